@@ -1,0 +1,89 @@
+"""Writing outputs: atomically (temp file + rename) and byte-for-byte reproducibly.
+
+Every file a stage produces goes through here, so an interrupted stage never leaves a
+half-written output for DVC to cache, and the same content always gives the same bytes
+(so `dvc.lock` hashes repeat across runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+# A fixed timestamp for every zip entry (the zip format's earliest date).
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: Path | str, data: Any) -> None:
+    """Write JSON atomically, keys in a stable order."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _write_zip(path: Path | str, members: dict[str, bytes], compression: int) -> None:
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+            info.compress_type = compression
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, members[name])
+
+
+def save_npz(path: Path | str, arrays: dict[str, np.ndarray]) -> None:
+    """Save arrays as an uncompressed .npz (np.load reads it) with reproducible bytes."""
+    members = {}
+    for name, array in arrays.items():
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        members[f"{name}.npy"] = buffer.getvalue()
+    _write_zip(path, members, zipfile.ZIP_STORED)
+
+
+def save_model(model: keras.Model, path: Path | str) -> None:
+    """Save a .keras file atomically, with the save date and zip timestamps removed.
+
+    Keras writes `date_saved` into metadata.json and the current time into the zip
+    entries; without them, identical weights give identical bytes.
+    """
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".save-") as scratch:
+        raw = Path(scratch) / "model.keras"
+        model.save(raw)
+        with zipfile.ZipFile(raw) as archive:
+            members = {info.filename: archive.read(info) for info in archive.infolist()}
+    metadata = json.loads(members["metadata.json"])
+    metadata.pop("date_saved", None)
+    members["metadata.json"] = json.dumps(metadata, sort_keys=True).encode()
+    _write_zip(path, members, zipfile.ZIP_STORED)

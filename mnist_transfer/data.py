@@ -1,0 +1,148 @@
+"""MNIST: fetching, validating, splitting by digit and loading the prepared splits.
+
+Pure NumPy: no TensorFlow here, so the dataset and prepare stages start fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_transfer.errors import DataError
+
+log = logging.getLogger(__name__)
+
+RAW_PATH = Path("data/raw/mnist.npz")
+PREPARED_DIR = Path("data/prepared")
+MIRROR_ENV = "MNIST_NPZ"
+
+IMAGE_SHAPE = (28, 28)
+# keras.datasets.mnist layout: key -> number of images
+LAYOUT = {"x_train": 60000, "y_train": 60000, "x_test": 10000, "y_test": 10000}
+# Images per digit 0..9 in the official train and test sets.
+TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
+TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+
+# The digit subsets the experiments use.
+SPLITS: dict[str, tuple[int, ...]] = {
+    "0-4": (0, 1, 2, 3, 4),
+    "5-9": (5, 6, 7, 8, 9),
+    "0-1": (0, 1),
+    "0-9": tuple(range(10)),
+}
+
+
+def read_npz(path: Path | str) -> dict[str, np.ndarray]:
+    """Load every array of an .npz into memory; DataError if missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise DataError(f"{path}: not a readable .npz (truncated or corrupt?): {err}") from None
+
+
+def validate_mnist(arrays: dict[str, np.ndarray], source: str) -> None:
+    """Check keys, shapes, dtypes, label range and per-digit counts of a full MNIST."""
+    if set(arrays) != set(LAYOUT):
+        raise DataError(f"{source}: keys are {sorted(arrays)}, expected {sorted(LAYOUT)} (keras.datasets.mnist layout)")
+    for key, count in LAYOUT.items():
+        array = arrays[key]
+        shape = (count, *IMAGE_SHAPE) if key.startswith("x") else (count,)
+        if array.shape != shape:
+            raise DataError(f"{source}: {key} has shape {array.shape}, expected {shape}")
+        if array.dtype != np.uint8:
+            raise DataError(f"{source}: {key} has dtype {array.dtype}, expected uint8")
+    for key, expected in (("y_train", TRAIN_COUNTS), ("y_test", TEST_COUNTS)):
+        labels = arrays[key]
+        if labels.max() > 9:
+            raise DataError(f"{source}: {key} has label {labels.max()}, expected digits 0-9")
+        counts = tuple(int(c) for c in np.bincount(labels, minlength=10))
+        if counts != expected:
+            raise DataError(f"{source}: {key} digit counts {counts} differ from MNIST's {expected}")
+
+
+def sha256_of(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path, sha256: str, timeout: float = 60.0) -> None:
+    """Download `url` to `dest` and check its SHA-256; DataError on any failure."""
+    hint = f"without network, set {MIRROR_ENV} to a local copy of mnist.npz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
+            while block := response.read(1 << 20):
+                out.write(block)
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise DataError(f"could not download {url} ({reason}); {hint}") from None
+    actual = sha256_of(dest)
+    if actual != sha256:
+        raise DataError(f"{url}: SHA-256 {actual} does not match dataset.sha256 {sha256}; {hint}")
+
+
+def select_digits(x: np.ndarray, y: np.ndarray, digits: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels whose label is in `digits`, in their original order."""
+    keep = np.isin(y, digits)
+    return x[keep], y[keep]
+
+
+def make_splits(
+    arrays: dict[str, np.ndarray], train_limit: int | None = None, test_limit: int | None = None
+) -> dict[str, dict[str, np.ndarray]]:
+    """Split MNIST by digit subset; the limits keep only the first N images (small profiles)."""
+    x_train, y_train = arrays["x_train"][:train_limit], arrays["y_train"][:train_limit]
+    x_test, y_test = arrays["x_test"][:test_limit], arrays["y_test"][:test_limit]
+    splits = {}
+    for name, digits in SPLITS.items():
+        xs_train, ys_train = select_digits(x_train, y_train, digits)
+        xs_test, ys_test = select_digits(x_test, y_test, digits)
+        splits[name] = {"x_train": xs_train, "y_train": ys_train, "x_test": xs_test, "y_test": ys_test}
+    return splits
+
+
+def split_path(name: str, prepared_dir: Path = PREPARED_DIR) -> Path:
+    return prepared_dir / f"{name}.npz"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One digit subset: images (N, 28, 28) uint8 and digit labels 0-9."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_split(name: str, prepared_dir: Path = PREPARED_DIR) -> Split:
+    """Load a prepared split, checking it is non-empty 28x28 images with labels of its digits."""
+    path = split_path(name, prepared_dir)
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run `dvc repro prepare` first")
+    arrays = read_npz(path)
+    for part in ("train", "test"):
+        x, y = arrays.get(f"x_{part}"), arrays.get(f"y_{part}")
+        if x is None or y is None:
+            raise DataError(f"{path}: no x_{part}/y_{part}; rerun `dvc repro prepare`")
+        if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE or len(x) != len(y):
+            raise DataError(f"{path}: x_{part} has shape {x.shape}, expected (N, 28, 28) with N = {len(y)}")
+        if len(x) == 0:
+            raise DataError(f"{path}: the {part} set is empty; raise prepare.{part}_limit")
+        if not np.isin(y, SPLITS[name]).all():
+            raise DataError(f"{path}: y_{part} has labels outside {name}")
+    return Split(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])

@@ -1,0 +1,74 @@
+"""Expected failures, and the entry point that turns them into one-line messages."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("mnist_transfer")
+
+
+class StageError(Exception):
+    """A failure the user can fix (bad params, bad data); reported without a traceback."""
+
+
+class ParamsError(StageError):
+    """params.yaml has an unknown key, a missing key or a value out of range."""
+
+
+class DataError(StageError):
+    """The dataset or a stage's input is missing, corrupt or of the wrong shape."""
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+LOCK_DIR = Path(".dvc/tmp/stage-locks")
+
+
+def run_stage(name: str, main: Callable[[], None]) -> None:
+    """Run a stage's main(): log to stderr, exit 2 on a StageError, 130/143 when interrupted.
+
+    SIGTERM is turned into KeyboardInterrupt so that the atomic writers' cleanup runs
+    and no partial output is left behind. A per-stage lock refuses a second copy of the
+    same stage running at once in this workspace (`dvc repro` has its own lock; this one
+    also covers direct `python -m stages.<name>` runs).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with _stage_lock(name):
+            main()
+    except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt as err:
+        print(f"interrupted ({err or 'SIGINT'}); outputs in progress were discarded", file=sys.stderr)
+        sys.exit(143 if str(err) == "SIGTERM" else 130)
+
+
+class _stage_lock:
+    """An exclusive, non-blocking flock on .dvc/tmp/stage-locks/<name>.lock."""
+
+    def __init__(self, name: str) -> None:
+        self.path = LOCK_DIR / f"{name}.lock"
+
+    def __enter__(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = self.path.open("w")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise StageError(
+                f"stage '{self.path.stem}' is already running in this workspace; wait for it to finish"
+            ) from None
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()

@@ -1,0 +1,88 @@
+"""Test-set metrics from predicted class probabilities (NumPy only).
+
+The metrics files every evaluated model gets (metrics/<model>.json):
+- "accuracy" and "loss" keyed by test set ("0-4", "5-9", "0-9" or "0-1"); the loss is
+  the cross-entropy of the predicted class distribution, for every model whatever loss
+  it was trained with, so that losses compare across models;
+- "per_class_accuracy" keyed "0".."9" for models that predict ten digits;
+- "test_images" keyed by test set.
+Objects, never lists: `dvc metrics diff` skips lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_transfer.data import SPLITS
+
+_EPSILON = 1e-7
+
+
+def class_probabilities(outputs: np.ndarray | list[np.ndarray]) -> np.ndarray:
+    """A model's outputs as (N, classes) probabilities.
+
+    One softmax output is used as is; one sigmoid unit p becomes [1 - p, p]; a list of
+    heads (the branching model: 0-4 softmax, 5-9 softmax) is concatenated into ten
+    columns and renormalised, so its argmax is the notebook's argmax over both heads.
+    """
+    if isinstance(outputs, (list, tuple)):
+        both = np.concatenate([np.asarray(head, dtype=np.float64) for head in outputs], axis=1)
+        return both / both.sum(axis=1, keepdims=True)
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.shape[1] == 1:
+        return np.concatenate([1.0 - outputs, outputs], axis=1)
+    return outputs
+
+
+def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean(predicted == labels))
+
+
+def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-probability of the true class (probabilities clipped at 1e-7)."""
+    picked = probabilities[np.arange(len(labels)), labels]
+    return float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
+
+
+def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: int) -> dict[str, float]:
+    """Recall of each class, keyed "0".."classes-1" (NaN-free: a class with no images is left out)."""
+    return {
+        str(digit): accuracy(predicted[labels == digit], labels[labels == digit])
+        for digit in range(classes)
+        if np.any(labels == digit)
+    }
+
+
+def digit_metrics(probabilities: np.ndarray, labels: np.ndarray, test_sets: tuple[str, ...]) -> dict:
+    """Accuracy and loss on each digit subset of one test set, and per-class accuracy.
+
+    `labels` are the class indices of `probabilities`' columns (digits for the 10-way
+    models, 0/1 for the 0-vs-1 models).
+    """
+    labels = labels.astype(np.int64)
+    predicted = probabilities.argmax(axis=1)
+    result: dict = {"accuracy": {}, "loss": {}, "test_images": {}}
+    for name in test_sets:
+        mask = np.isin(labels, SPLITS[name])
+        result["accuracy"][name] = accuracy(predicted[mask], labels[mask])
+        result["loss"][name] = cross_entropy(probabilities[mask], labels[mask])
+        result["test_images"][name] = int(mask.sum())
+    if probabilities.shape[1] == 10:
+        result["per_class_accuracy"] = per_class_accuracy(predicted, labels, 10)
+    return result
+
+
+def head_accuracy(heads: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Each branch head alone on its own half: head 1 on digits 0-4, head 2 on 5-9 (offset by 5)."""
+    labels = labels.astype(np.int64)
+    low, high = labels < 5, labels >= 5
+    return {
+        "0-4": accuracy(heads[0][low].argmax(axis=1), labels[low]),
+        "5-9": accuracy(heads[1][high].argmax(axis=1) + 5, labels[high]),
+    }
+
+
+def confusion_csv(predicted: np.ndarray, labels: np.ndarray) -> str:
+    """One `actual,predicted` row per test image, for DVC's confusion-matrix template."""
+    rows = [f"{int(a)},{int(p)}" for a, p in zip(labels, predicted, strict=True)]
+    return "actual,predicted\n" + "\n".join(rows) + "\n"

@@ -1,0 +1,161 @@
+"""The notebooks' three architectures, one builder each, plus freezing and splitting.
+
+Layer names follow the notebooks' `model.summary()` tables. Each model starts with a
+`rescale` layer (pixel / input_divisor) so that a saved model carries its own input
+scaling and every stage can feed it raw 0-255 images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from mnist_transfer.errors import DataError
+
+INPUT_SHAPE = (28, 28, 1)
+
+
+def _input(input_divisor: float) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    inputs = keras.Input(shape=INPUT_SHAPE, name="input")
+    return inputs, layers.Rescaling(1.0 / input_divisor, name="rescale")(inputs)
+
+
+def _conv_trunk_000(x: keras.KerasTensor) -> keras.KerasTensor:
+    """Notebook 000's feature extractor: three 3x3 convs (16, 32, 64), one 2x2 max-pool."""
+    for index, filters in enumerate((16, 32, 64), start=1):
+        x = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", kernel_initializer="he_normal", name=f"conv2d_{index}"
+        )(x)
+    x = layers.MaxPooling2D(2, name="max_pooling2d_1")(x)
+    return layers.Flatten(name="flatten_1")(x)
+
+
+def build_base_cnn(input_divisor: float = 255.0) -> keras.Model:
+    """Notebook 000, sequential approach: conv trunk, dense 128, dropout 0.5, softmax over 10."""
+    inputs, x = _input(input_divisor)
+    x = _conv_trunk_000(x)
+    x = layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="dense_1")(x)
+    x = layers.Dropout(0.5, name="dropout_1")(x)
+    outputs = layers.Dense(10, activation="softmax", kernel_initializer="he_normal", name="dense_2")(x)
+    return keras.Model(inputs, outputs, name="base_cnn")
+
+
+def with_dense_l2(model: keras.Model, l2: float) -> keras.Model:
+    """A copy of `model`, same weights, whose Dense kernels carry an L2 penalty of `l2`.
+
+    Notebook 000 set `kernel_regularizer` on already built layers, which Keras ignores;
+    the penalty only counts when the layer is created with it, hence the clone.
+    """
+
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+        config = layer.get_config()
+        if isinstance(layer, layers.Dense):
+            config["kernel_regularizer"] = keras.regularizers.L2(l2)
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _branch_head(x: keras.KerasTensor, branch: int) -> keras.KerasTensor:
+    """Notebook 000's 5-way head: dense 128 elu, dense 128 elu, dropout 0.5, softmax 5."""
+    for index in (1, 2):
+        x = layers.Dense(128, activation="elu", kernel_initializer="he_normal", name=f"branch_{branch}_dense_{index}")(
+            x
+        )
+    x = layers.Dropout(0.5, name=f"branch_{branch}_dropout_1")(x)
+    return layers.Dense(5, activation="softmax", kernel_initializer="he_normal", name=f"branch_{branch}_dense_3")(x)
+
+
+def build_branch_cnn(input_divisor: float = 255.0) -> keras.Model:
+    """Notebook 000, branching approach: the conv trunk and one 5-way head, for digits 0-4."""
+    inputs, x = _input(input_divisor)
+    return keras.Model(inputs, _branch_head(_conv_trunk_000(x), branch=1), name="branch_cnn")
+
+
+def grow_branch(model: keras.Model) -> keras.Model:
+    """Add a second 5-way head (digits 5-9) on the trunk of a one-head branch model.
+
+    The new model shares the trunk and first head with `model`; its outputs are
+    [0-4 probabilities, 5-9 probabilities].
+    """
+    features = model.get_layer("flatten_1").output
+    return keras.Model(model.input, [model.output, _branch_head(features, branch=2)], name="branch_cnn_2")
+
+
+def _fc_head_003(x: keras.KerasTensor, outputs: int) -> keras.KerasTensor:
+    """Notebook 003's classifier: dense 200 relu, then softmax (or sigmoid for one unit)."""
+    x = layers.Dense(200, name="dense_1")(x)
+    x = layers.Activation("relu", name="activation_4")(x)
+    x = layers.Dense(outputs, name="dense_2")(x)
+    return layers.Activation("sigmoid" if outputs == 1 else "softmax", name="activation_5")(x)
+
+
+def build_full_cnn(input_divisor: float = 1.0) -> keras.Model:
+    """Notebook 003: three conv(3x3)-relu-maxpool blocks (32, 64, 128), dense 200, softmax over 10.
+
+    The notebook feeds unscaled 0-255 pixels, hence input_divisor=1.
+    """
+    inputs, x = _input(input_divisor)
+    for block, filters in enumerate((32, 64, 128), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", name=f"conv2d_{block}")(x)
+        x = layers.Activation("relu", name=f"activation_{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"max_pooling2d_{block}")(x)
+    x = layers.Flatten(name="flatten_1")(x)
+    return keras.Model(inputs, _fc_head_003(x, 10), name="full_cnn")
+
+
+def rehead_full_cnn(model: keras.Model, outputs: int) -> keras.Model:
+    """Notebook 003's transfer: the trained conv blocks of `model` under a new, fresh head.
+
+    outputs=2 gives a softmax 0/1 classifier, outputs=1 a sigmoid one. The conv layers
+    are shared with `model`, not copied.
+    """
+    features = model.get_layer("flatten_1").output
+    return keras.Model(model.input, _fc_head_003(features, outputs), name=f"full_cnn_{outputs}")
+
+
+def body_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The model's layers after its input and rescale layers, in order."""
+    return [layer for layer in model.layers if layer.name not in ("input", "rescale")]
+
+
+def chain(stack: list[keras.layers.Layer], input_shape: tuple[int, ...], name: str) -> keras.Model:
+    """A model that applies `stack` in order, sharing the layers (and so the weights)."""
+    inputs = keras.Input(shape=input_shape, name=f"{name}_input")
+    x = inputs
+    for layer in stack:
+        x = layer(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def freeze_trunk(model: keras.Model, trunk: list[str], head: list[str]) -> tuple[keras.Model, keras.Model]:
+    """Freeze the `trunk` layers of `model`; return (images -> trunk features, features -> head output).
+
+    Both models share `model`'s layers, so training the head trains `model`. Fitting
+    the head on features the frozen trunk computed once gives the same updates as
+    fitting the whole model with the trunk frozen, without running the trunk every epoch.
+    """
+    for name in trunk:
+        model.get_layer(name).trainable = False
+    stem = [model.get_layer("rescale")] + [model.get_layer(name) for name in trunk]
+    trunk_model = chain(stem, INPUT_SHAPE, "trunk")
+    head_model = chain([model.get_layer(name) for name in head], tuple(trunk_model.output.shape[1:]), "head")
+    return trunk_model, head_model
+
+
+def load_model(path: Path | str) -> keras.Model:
+    """Load a stage's .keras model, checking it takes 28x28x1 images."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the stage that makes it (`dvc repro`)")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a bad file
+        raise DataError(f"{path}: not a loadable Keras model ({type(err).__name__}: {err})") from None
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE:
+        raise DataError(f"{path}: model takes inputs of shape {model.input_shape[1:]}, expected {INPUT_SHAPE}")
+    return model

@@ -1,0 +1,209 @@
+"""params.yaml: its schema, and the one place where it is read and validated.
+
+Every stage calls `load_params()` first thing, before any data is loaded or
+TensorFlow is imported, so a typo or a wrong value stops the stage with one line
+that names the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnist_transfer.errors import ParamsError
+
+PARAMS_FILE = Path("params.yaml")
+
+# PyYAML reads YAML 1.1, where `7e-5` (no dot) is a string; DVC and YAML 1.2 read it
+# as a float. Accept such strings for float keys so both readers agree.
+_FLOAT_STRING = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
+@dataclass(frozen=True)
+class Int:
+    """An integer in [low, high]; None allowed when `optional`."""
+
+    low: int | None = None
+    high: int | None = None
+    optional: bool = False
+
+    def describe(self) -> str:
+        bounds = _bounds(self.low, self.high, "<=")
+        return f"an integer{bounds}" + (" or null" if self.optional else "")
+
+    def check(self, value: Any) -> Any:
+        if value is None and self.optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError
+        _check_range(value, self.low, self.high, high_inclusive=True)
+        return value
+
+
+@dataclass(frozen=True)
+class Float:
+    """A number in [low, high) (or (low, ...) when `low_exclusive`)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_exclusive: bool = False
+
+    def describe(self) -> str:
+        if self.low is not None and self.low_exclusive and self.high is None:
+            return f"a number > {self.low}"
+        return f"a number{_bounds(self.low, self.high, '<')}"
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, str) and _FLOAT_STRING.match(value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError
+        value = float(value)
+        if self.low_exclusive and self.low is not None and value <= self.low:
+            raise ValueError
+        _check_range(value, self.low, self.high, high_inclusive=False)
+        return value
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of names."""
+
+    options: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.options)
+
+    def check(self, value: Any) -> Any:
+        if value not in self.options:
+            raise ValueError
+        return value
+
+
+@dataclass(frozen=True)
+class Text:
+    """A string, optionally matching a pattern."""
+
+    pattern: str = r".+"
+    meaning: str = "a non-empty string"
+
+    def describe(self) -> str:
+        return self.meaning
+
+    def check(self, value: Any) -> Any:
+        if not isinstance(value, str) or not re.fullmatch(self.pattern, value):
+            raise ValueError
+        return value
+
+
+def _bounds(low: float | None, high: float | None, high_op: str) -> str:
+    if low is not None and high is not None:
+        return f" in [{low}, {high}{']' if high_op == '<=' else ')'}"
+    if low is not None:
+        return f" >= {low}"
+    if high is not None:
+        return f" {high_op} {high}"
+    return ""
+
+
+def _check_range(value: float, low: float | None, high: float | None, high_inclusive: bool) -> None:
+    if low is not None and value < low:
+        raise ValueError
+    if high is not None and (value > high if high_inclusive else value >= high):
+        raise ValueError
+
+
+# Layers of the notebook-000 CNN after its input (see models.build_base_cnn): three
+# convs, pool, flatten, dense, dropout, dense. Freezing all of them leaves nothing to train.
+BASE_CNN_LAYERS = 8
+
+OPTIMIZERS = ("adam", "sgd")
+LOSSES = ("crossentropy", "mse")
+
+TRAINING = {
+    "seed": Int(low=0),
+    "epochs": Int(low=1),
+    "batch_size": Int(low=1),
+    "validation_split": Float(low=0.0, high=1.0),
+    "optimizer": Choice(OPTIMIZERS),
+    "learning_rate": Float(low=0.0, low_exclusive=True),
+    "momentum": Float(low=0.0, high=1.0),
+    "loss": Choice(LOSSES),
+}
+FROM_SCRATCH = {**TRAINING, "input_divisor": Float(low=0.0, low_exclusive=True)}
+
+SCHEMA: dict[str, dict[str, Any]] = {
+    "dataset": {
+        "url": Text(r"(https?|file)://\S+", "an http(s):// or file:// URL"),
+        "sha256": Text(r"[0-9a-f]{64}", "64 lowercase hex digits"),
+    },
+    "prepare": {"train_limit": Int(low=1, optional=True), "test_limit": Int(low=1, optional=True)},
+    "train_base": FROM_SCRATCH,
+    "freeze_retrain": {
+        **TRAINING,
+        "frozen_layers": Int(low=0, high=BASE_CNN_LAYERS - 1),
+        "l2": Float(low=0.0),
+    },
+    "train_branch_base": FROM_SCRATCH,
+    "train_branch": TRAINING,
+    "train_full": FROM_SCRATCH,
+    "transfer_01": TRAINING,
+}
+
+
+def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, dict[str, Any]]:
+    """Check `raw` (parsed params.yaml) against SCHEMA; return it with numbers normalised.
+
+    Raises ParamsError naming the first problem found.
+    """
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping of params groups, got {type(raw).__name__}")
+    _no_unknown(raw, SCHEMA, source, prefix="")
+    clean: dict[str, dict[str, Any]] = {}
+    for group, keys in SCHEMA.items():
+        if group not in raw:
+            raise ParamsError(f"{source}: missing params group '{group}' (keys: {', '.join(keys)})")
+        values = raw[group]
+        if not isinstance(values, dict):
+            raise ParamsError(f"{source}: '{group}' must be a mapping of keys, got {values!r}")
+        _no_unknown(values, keys, source, prefix=f"{group}.")
+        clean[group] = {}
+        for key, rule in keys.items():
+            if key not in values:
+                raise ParamsError(f"{source}: missing key {group}.{key} ({rule.describe()})")
+            try:
+                clean[group][key] = rule.check(values[key])
+            except ValueError:
+                raise ParamsError(
+                    f"{source}: {group}.{key} = {values[key]!r} is not allowed; expected {rule.describe()}"
+                ) from None
+    return clean
+
+
+def _no_unknown(given: dict, allowed: dict, source: str, prefix: str) -> None:
+    for key in given:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), list(allowed), n=1)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; allowed: {', '.join(allowed)}"
+            raise ParamsError(f"{source}: unknown key '{prefix}{key}'{hint}")
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> dict[str, dict[str, Any]]:
+    """Read and validate the whole params file (every stage validates all of it)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: not found; run the stage from the project root") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    return validate(raw, source=str(path))

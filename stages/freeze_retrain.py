@@ -1,0 +1,31 @@
+"""Stage freeze_retrain: the base model's conv layers frozen, its dense layers retrained on 5-9.
+
+Notebook 000's sequential approach: the first `frozen_layers` layers (5: three convs,
+pool, flatten) keep the base's weights; the dense layers get an L2 penalty (applied for
+real, unlike the notebook) and slow SGD on digits 5-9. -> models/freeze.keras
+"""
+
+from mnist_transfer.errors import run_stage
+from mnist_transfer.params import load_params
+
+
+def main() -> None:
+    params = load_params()["freeze_retrain"]
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.data import load_split
+    from mnist_transfer.models import body_layers, freeze_trunk, load_model, with_dense_l2
+
+    digits = load_split("5-9")
+    training.seed_everything(params["seed"])
+    model = with_dense_l2(load_model("models/base.keras"), params["l2"])
+    names = [layer.name for layer in body_layers(model)]
+    frozen = params["frozen_layers"]
+    trunk, head = freeze_trunk(model, names[:frozen], names[frozen:])
+    features = trunk.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
+    training.fit(head, features, training.targets(digits.y_train, 10), params, "freeze_retrain")
+    save_model(model, "models/freeze.keras")
+
+
+if __name__ == "__main__":
+    run_stage("freeze_retrain", main)

@@ -1,0 +1,28 @@
+"""Stage prepare: split MNIST into digit subsets 0-4, 5-9, 0-1 and 0-9 (train and test).
+
+Writes data/prepared/<subset>.npz with raw uint8 images and digit labels; each training
+stage scales its own inputs. `prepare.train_limit` / `test_limit` keep only the first
+N images of each set (small profiles for tests); null keeps all.
+"""
+
+import logging
+
+from mnist_transfer.artifacts import save_npz
+from mnist_transfer.data import RAW_PATH, make_splits, read_npz, split_path, validate_mnist
+from mnist_transfer.errors import run_stage
+from mnist_transfer.params import load_params
+
+log = logging.getLogger("stages.prepare")
+
+
+def main() -> None:
+    params = load_params()["prepare"]
+    arrays = read_npz(RAW_PATH)
+    validate_mnist(arrays, str(RAW_PATH))
+    for name, split in make_splits(arrays, params["train_limit"], params["test_limit"]).items():
+        save_npz(split_path(name), split)
+        log.info("%s: %d train, %d test images", name, len(split["y_train"]), len(split["y_test"]))
+
+
+if __name__ == "__main__":
+    run_stage("prepare", main)

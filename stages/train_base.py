@@ -1,0 +1,23 @@
+"""Stage train_base: notebook 000's CNN trained on digits 0-4 -> models/base.keras."""
+
+from mnist_transfer.errors import run_stage
+from mnist_transfer.params import load_params
+
+
+def main() -> None:
+    params = load_params()["train_base"]
+    # TensorFlow is imported only once the params are known to be valid.
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.data import load_split
+    from mnist_transfer.models import build_base_cnn
+
+    digits = load_split("0-4")
+    training.seed_everything(params["seed"])
+    model = build_base_cnn(params["input_divisor"])
+    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "train_base")
+    save_model(model, "models/base.keras")
+
+
+if __name__ == "__main__":
+    run_stage("train_base", main)

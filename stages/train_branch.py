@@ -1,0 +1,34 @@
+"""Stage train_branch: grow a 5-9 head on the frozen branch base and train it on 5-9.
+
+The trunk and the 0-4 head stay frozen, so training the two-output model against zeros
+on the 0-4 head (as the notebook does) moves only the new head: we train that head
+alone. Prediction over 0-9 is the argmax over both heads. -> models/branch.keras
+"""
+
+from mnist_transfer.errors import run_stage
+from mnist_transfer.params import load_params
+
+
+def main() -> None:
+    params = load_params()["train_branch"]
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.data import load_split
+    from mnist_transfer.models import body_layers, freeze_trunk, grow_branch, load_model
+
+    digits = load_split("5-9")
+    training.seed_everything(params["seed"])
+    base = load_model("models/branch_base.keras")
+    model = grow_branch(base)
+    for layer in body_layers(base):
+        layer.trainable = False
+    names = [layer.name for layer in body_layers(model)]
+    trunk_names = names[: names.index("flatten_1") + 1]
+    trunk, head = freeze_trunk(model, trunk_names, [name for name in names if name.startswith("branch_2_")])
+    features = trunk.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
+    training.fit(head, features, training.targets(digits.y_train, 5, offset=5), params, "train_branch")
+    save_model(model, "models/branch.keras")
+
+
+if __name__ == "__main__":
+    run_stage("train_branch", main)

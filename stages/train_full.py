@@ -1,0 +1,26 @@
+"""Stage train_full: notebook 003's CNN trained on all ten digits -> models/full.keras.
+
+Notebook defaults: MSE loss, plain SGD (lr 0.01), batch 100, 10 epochs, unscaled
+0-255 inputs (input_divisor 1).
+"""
+
+from mnist_transfer.errors import run_stage
+from mnist_transfer.params import load_params
+
+
+def main() -> None:
+    params = load_params()["train_full"]
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.data import load_split
+    from mnist_transfer.models import build_full_cnn
+
+    digits = load_split("0-9")
+    training.seed_everything(params["seed"])
+    model = build_full_cnn(params["input_divisor"])
+    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "train_full")
+    save_model(model, "models/full.keras")
+
+
+if __name__ == "__main__":
+    run_stage("train_full", main)

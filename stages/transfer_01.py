@@ -1,0 +1,38 @@
+"""Stage transfer_01: the 0-9 model's conv blocks, frozen, under a new 0-vs-1 head.
+
+Usage: python -m stages.transfer_01 softmax|sigmoid
+softmax: dense 200 + 2-unit softmax; sigmoid: dense 200 + 1-unit sigmoid (notebook 003).
+-> models/transfer_01_<head>.keras
+"""
+
+import sys
+
+from mnist_transfer.errors import StageError, run_stage
+from mnist_transfer.params import load_params
+
+HEADS = {"softmax": 2, "sigmoid": 1}
+
+
+def main() -> None:
+    if len(sys.argv) != 2 or sys.argv[1] not in HEADS:
+        raise StageError(f"usage: python -m stages.transfer_01 {{{'|'.join(HEADS)}}}")
+    head_name = sys.argv[1]
+    params = load_params()["transfer_01"]
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.data import load_split
+    from mnist_transfer.models import body_layers, freeze_trunk, load_model, rehead_full_cnn
+
+    digits = load_split("0-1")
+    training.seed_everything(params["seed"])
+    model = rehead_full_cnn(load_model("models/full.keras"), HEADS[head_name])
+    names = [layer.name for layer in body_layers(model)]
+    split = names.index("flatten_1") + 1
+    trunk, head = freeze_trunk(model, names[:split], names[split:])
+    features = trunk.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
+    training.fit(head, features, training.targets(digits.y_train, HEADS[head_name]), params, f"transfer_01_{head_name}")
+    save_model(model, f"models/transfer_01_{head_name}.keras")
+
+
+if __name__ == "__main__":
+    run_stage("transfer_01", main)

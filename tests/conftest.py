@@ -1,0 +1,42 @@
+"""Shared fixtures: the project root and the real MNIST for integration tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mnist_path() -> Path:
+    """The real MNIST: $MNIST_NPZ, else ../shared/data/mnist.npz beside the project."""
+    path = Path(os.environ.get("MNIST_NPZ", ROOT.parent / "shared" / "data" / "mnist.npz"))
+    if not path.is_file():
+        pytest.fail(
+            f"the integration tests need the real MNIST and found none at {path}; "
+            "set MNIST_NPZ to a copy of mnist.npz (keras.datasets.mnist layout)"
+        )
+    return path
+
+
+@pytest.fixture
+def fake_mnist() -> dict[str, np.ndarray]:
+    """Random images with labels in MNIST's exact per-digit counts: passes validation."""
+    from mnist_transfer.data import TEST_COUNTS, TRAIN_COUNTS
+
+    rng = np.random.default_rng(0)
+
+    def labels(counts: tuple[int, ...]) -> np.ndarray:
+        y = np.repeat(np.arange(10, dtype=np.uint8), counts)
+        return rng.permutation(y)
+
+    y_train, y_test = labels(TRAIN_COUNTS), labels(TEST_COUNTS)
+    return {
+        "x_train": rng.integers(0, 256, (len(y_train), 28, 28), dtype=np.uint8),
+        "y_train": y_train,
+        "x_test": rng.integers(0, 256, (len(y_test), 28, 28), dtype=np.uint8),
+        "y_test": y_test,
+    }

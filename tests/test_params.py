@@ -1,0 +1,107 @@
+"""params.yaml validation: the committed file passes, each kind of mistake is named."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnist_transfer.errors import ParamsError
+from mnist_transfer.params import load_params, validate
+
+from .conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_committed_params_are_valid() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params["train_base"]["epochs"] == 10
+    assert params["freeze_retrain"]["learning_rate"] == pytest.approx(7e-5)
+
+
+def with_change(params: dict, group: str, key: str, value: object) -> dict:
+    changed = copy.deepcopy(params)
+    if value is _DELETE:
+        del changed[group][key]
+    else:
+        changed[group][key] = value
+    return changed
+
+
+_DELETE = object()
+
+BAD = [
+    # (group, key, value, words the message must contain)
+    ("train_base", "epoch", 10, ["unknown key 'train_base.epoch'", "did you mean 'train_base.epochs'"]),
+    ("train_base", "epochs", _DELETE, ["missing key train_base.epochs", "integer"]),
+    ("train_base", "epochs", "ten", ["train_base.epochs", "'ten'", "an integer >= 1"]),
+    ("train_base", "epochs", 0, ["train_base.epochs", "an integer >= 1"]),
+    ("train_base", "epochs", 2.5, ["train_base.epochs", "integer"]),
+    ("train_base", "epochs", True, ["train_base.epochs", "integer"]),
+    ("train_base", "batch_size", 0, ["train_base.batch_size", ">= 1"]),
+    ("freeze_retrain", "learning_rate", "fast", ["freeze_retrain.learning_rate", "'fast'", "a number > 0"]),
+    ("freeze_retrain", "learning_rate", 0, ["freeze_retrain.learning_rate", "> 0"]),
+    ("freeze_retrain", "learning_rate", -1e-3, ["freeze_retrain.learning_rate", "> 0"]),
+    ("train_base", "validation_split", 1.0, ["train_base.validation_split", "[0.0, 1.0)"]),
+    ("train_base", "validation_split", -0.1, ["train_base.validation_split", "[0.0, 1.0)"]),
+    ("freeze_retrain", "frozen_layers", 8, ["freeze_retrain.frozen_layers", "[0, 7]"]),
+    ("freeze_retrain", "frozen_layers", 99, ["freeze_retrain.frozen_layers", "[0, 7]"]),
+    ("train_base", "optimizer", "adamw", ["train_base.optimizer", "one of adam, sgd"]),
+    ("transfer_01", "loss", "hinge", ["transfer_01.loss", "one of crossentropy, mse"]),
+    ("train_full", "input_divisor", 0, ["train_full.input_divisor", "> 0"]),
+    ("prepare", "train_limit", 0, ["prepare.train_limit", ">= 1"]),
+    ("dataset", "sha256", "abc", ["dataset.sha256", "64 lowercase hex"]),
+]
+
+
+@pytest.mark.parametrize(("group", "key", "value", "words"), BAD, ids=[f"{g}.{k}={v!r}"[:40] for g, k, v, _ in BAD])
+def test_bad_value_is_named(committed: dict, group: str, key: str, value: object, words: list[str]) -> None:
+    with pytest.raises(ParamsError) as raised:
+        validate(with_change(committed, group, key, value))
+    message = str(raised.value)
+    for word in words:
+        assert word in message
+    assert "\n" not in message
+
+
+def test_unknown_group_suggests_close_match(committed: dict) -> None:
+    changed = copy.deepcopy(committed)
+    changed["trian_base"] = changed.pop("train_base")
+    with pytest.raises(ParamsError, match="unknown key 'trian_base'; did you mean 'train_base'"):
+        validate(changed)
+
+
+def test_yaml11_float_string_is_a_number(committed: dict) -> None:
+    """PyYAML reads `7e-5` as a string; DVC's YAML 1.2 reads a float. Both must mean 7e-5."""
+    params = validate(with_change(committed, "freeze_retrain", "learning_rate", "7e-5"))
+    assert params["freeze_retrain"]["learning_rate"] == pytest.approx(7e-5)
+
+
+def test_broken_yaml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text("train_base:\n  epochs: [1,\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(path)
+
+
+@pytest.mark.parametrize("stage", ["dataset", "prepare", "train_base", "freeze_retrain", "evaluate"])
+def test_stage_refuses_bad_params_before_anything_else(tmp_path: Path, committed: dict, stage: str) -> None:
+    """A stage run with a typo exits 2 with one line on stderr, no traceback, no outputs."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change(committed, "train_base", "epochs", "ten")))
+    args = [sys.executable, "-m", f"stages.{stage}"] + (["base"] if stage == "evaluate" else [])
+    env_path = f"{ROOT}"
+    result = subprocess.run(
+        args, cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["error: params.yaml: train_base.epochs = 'ten' is not allowed; expected an integer >= 1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml"]

@@ -1,0 +1,164 @@
+"""Integration: the real pipeline, run by real `dvc` commands, on a small profile of the real MNIST.
+
+One workspace (a fresh git repo holding a copy of the project) is shared by the tests
+in this module, which run in file order: repro, no-op repro, forced repro, an
+experiment, then an interrupted stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import ROOT, mnist_path
+
+pytestmark = pytest.mark.integration
+
+PROJECT = ["dvc.yaml", "params.yaml", "stages", "mnist_transfer", ".dvc/config", ".dvcignore"]
+# Small profile: the first 2000 training and 600 test images, one epoch everywhere.
+SMALL = {"prepare": {"train_limit": 2000, "test_limit": 600}, "epochs": 1}
+METRICS = ["base", "freeze", "branch", "full", "transfer_01_softmax", "transfer_01_sigmoid"]
+
+
+def small_profile(params: dict) -> dict:
+    params["prepare"].update(SMALL["prepare"])
+    for group in params.values():
+        if "epochs" in group:
+            group["epochs"] = SMALL["epochs"]
+    return params
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MNIST_NPZ": str(mnist_path()), "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    mnist_path()  # fail early and clearly without the dataset
+    work = tmp_path_factory.mktemp("pipeline")
+    for name in PROJECT:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, work / name)
+    params = small_profile(yaml.safe_load((work / "params.yaml").read_text()))
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], work)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "empty"], work)
+    result = dvc("repro", cwd=work)
+    assert "Running stage 'train_base'" in result.stdout
+    run(["git", "add", "-A"], work)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "small profile run"], work)
+    return work
+
+
+def test_repro_writes_every_metrics_file(workspace: Path) -> None:
+    for name in METRICS:
+        metrics = json.loads((workspace / "metrics" / f"{name}.json").read_text())
+        sets = ["0-1"] if name.startswith("transfer_01") else ["0-4", "5-9", "0-9"]
+        assert sorted(metrics["accuracy"]) == sorted(sets)
+        assert sorted(metrics["loss"]) == sorted(sets)
+        assert all(0.0 <= value <= 1.0 for value in metrics["accuracy"].values())
+        if not name.startswith("transfer_01"):
+            assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
+        assert (workspace / "plots" / "confusion" / f"{name}.csv").read_text().startswith("actual,predicted\n")
+    branch = json.loads((workspace / "metrics" / "branch.json").read_text())
+    assert sorted(branch["head_accuracy"]) == ["0-4", "5-9"]
+    # the base model never saw 5-9: it cannot get any of them right
+    assert json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["5-9"] == 0.0
+    assert (workspace / "dvclive" / "train_base" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+
+
+def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
+    assert json.loads(dvc("status", "--json", cwd=workspace).stdout) == {}
+    assert stages_run(dvc("repro", cwd=workspace).stdout) == set()
+
+
+def test_forced_repro_reproduces_every_hash(workspace: Path) -> None:
+    """Bit-reproducible: rerunning every stage gives the same bytes for every output, models included."""
+    before = (workspace / "dvc.lock").read_text()
+    result = dvc("repro", "--force", cwd=workspace)
+    assert "train_full" in stages_run(result.stdout)
+    assert (workspace / "dvc.lock").read_text() == before
+    assert run(["git", "status", "--porcelain"], workspace).stdout == ""
+
+
+def test_experiment_reruns_only_the_01_stages(workspace: Path) -> None:
+    result = dvc("exp", "run", "-S", "transfer_01.learning_rate=0.05", cwd=workspace)
+    assert stages_run(result.stdout) == {
+        "transfer_01@softmax",
+        "transfer_01@sigmoid",
+        "evaluate@transfer_01_softmax",
+        "evaluate@transfer_01_sigmoid",
+    }
+    shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
+    text = json.dumps(shown)
+    assert '"learning_rate": 0.05' in text
+    assert "metrics/transfer_01_softmax.json" in text
+    diff = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
+    changed = diff["metrics/transfer_01_softmax.json"]["loss.0-1"]
+    assert changed["new"] != changed["old"]
+    assert "metrics/base.json" not in diff  # unchanged models show no difference
+    dvc("exp", "remove", "--all", cwd=workspace, check=False)
+    run(["git", "checkout", "--", "."], workspace)
+    dvc("checkout", "--force", cwd=workspace)
+
+
+def test_interrupted_stage_leaves_nothing_and_reruns(workspace: Path) -> None:
+    """SIGTERM mid-epoch: exit non-zero, no partial output; a second copy is refused; repro recovers."""
+    model = workspace / "models" / "base.keras"
+    original = model.read_bytes()
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["train_base"]["epochs"] = 100
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    model.unlink()  # as dvc does before it runs a stage
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "stages.train_base"]
+    stage = subprocess.Popen(command, cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = workspace / "dvclive" / ".train_base.partial" / "plots"
+    deadline = time.monotonic() + 120
+    while not partial.exists() and stage.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until the first epoch has been logged: training is under way
+    assert stage.poll() is None, stage.communicate()
+    second = run([sys.executable, "-m", "stages.train_base"], workspace, check=False)
+    assert second.returncode == 2
+    assert "already running" in second.stderr
+    time.sleep(0.5)
+    stage.send_signal(signal.SIGTERM)
+    _, stderr = stage.communicate(timeout=120)
+    assert stage.returncode != 0
+    assert "interrupted (SIGTERM)" in stderr.decode()
+    assert not model.exists()
+    leftovers = [p.name for p in (workspace / "models").iterdir() if p.name.startswith(".")]
+    leftovers += [p.name for p in (workspace / "dvclive").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+    run(["git", "checkout", "--", "params.yaml"], workspace)
+    result = dvc("repro", cwd=workspace)
+    assert "train_base" in stages_run(result.stdout)
+    assert model.read_bytes() == original
+    assert json.loads(dvc("status", "--json", cwd=workspace).stdout) == {}
