@@ -14,11 +14,12 @@ def main() -> None:
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import body_layers, freeze_trunk, load_model, with_dense_l2
+    from mnist_transfer.models import add_dense_l2, body_layers, freeze_trunk, load_model
 
     digits = load_split("5-9")
     training.seed_everything(params["seed"])
-    model = with_dense_l2(load_model("models/base.keras"), params["l2"])
+    model = load_model("models/base.keras")
+    add_dense_l2(model, params["l2"])
     names = [layer.name for layer in body_layers(model)]
     frozen = params["frozen_layers"]
     trunk, head = freeze_trunk(model, names[:frozen], names[frozen:])
