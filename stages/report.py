@@ -47,7 +47,7 @@ def markdown(table: pd.DataFrame) -> str:
 def cell(ours: float | None, notebook: float | None) -> str:
     if ours is None and notebook is None:
         return ""
-    ours_text = "–" if ours is None else f"{ours:.4f}"
+    ours_text = "-" if ours is None else f"{ours:.4f}"
     return ours_text if notebook is None else f"{ours_text} ({notebook:.4f})"
 
 
