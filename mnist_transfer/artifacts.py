@@ -74,8 +74,9 @@ def save_npz(path: Path | str, arrays: dict[str, np.ndarray]) -> None:
 def save_model(model: keras.Model, path: Path | str) -> None:
     """Save a .keras file atomically, with the save date and zip timestamps removed.
 
-    Keras writes `date_saved` into metadata.json and the current time into the zip
-    entries; without them, identical weights give identical bytes.
+    Keras writes `date_saved` into metadata.json, the current time into the zip
+    entries and memory addresses into config.json; without them, identical weights
+    give identical bytes in every process.
     """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".save-") as scratch:
@@ -86,4 +87,22 @@ def save_model(model: keras.Model, path: Path | str) -> None:
     metadata = json.loads(members["metadata.json"])
     metadata.pop("date_saved", None)
     members["metadata.json"] = json.dumps(metadata, sort_keys=True).encode()
+    members["config.json"] = json.dumps(_renumber_shared_objects(json.loads(members["config.json"]))).encode()
     _write_zip(path, members, zipfile.ZIP_STORED)
+
+
+def _renumber_shared_objects(config: Any, ids: dict[int, int] | None = None) -> Any:
+    """Replace Keras' `shared_object_id`s (Python id()s, different in every process) by 0, 1, 2...
+
+    Keras only uses them to tell which config entries are the same object, so any
+    one-to-one renumbering loads the same model.
+    """
+    ids = {} if ids is None else ids
+    if isinstance(config, dict):
+        return {
+            key: ids.setdefault(value, len(ids)) if key == "shared_object_id" else _renumber_shared_objects(value, ids)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [_renumber_shared_objects(item, ids) for item in config]
+    return config

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import signal
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,9 +42,11 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    started = time.perf_counter()
     try:
         with _stage_lock(name):
             main()
+        log.info("%s finished in %.1f s", name, time.perf_counter() - started)
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

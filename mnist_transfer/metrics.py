@@ -86,3 +86,22 @@ def confusion_csv(predicted: np.ndarray, labels: np.ndarray) -> str:
     """One `actual,predicted` row per test image, for DVC's confusion-matrix template."""
     rows = [f"{int(a)},{int(p)}" for a, p in zip(labels, predicted, strict=True)]
     return "actual,predicted\n" + "\n".join(rows) + "\n"
+
+
+def continual_metrics(accuracy_matrix: np.ndarray) -> dict[str, float]:
+    """Average accuracy, backward transfer and forgetting from R[i, j], the accuracy on task j after task i.
+
+    With T tasks (rows and columns in training order, 0-based here):
+    - average accuracy: mean over tasks of R[T-1, j], after the last task;
+    - BWT (Lopez-Paz & Ranzato 2017): mean over j < T-1 of R[T-1, j] - R[j, j];
+    - forgetting (Chaudhry et al. 2018): mean over j < T-1 of max over l < T-1 of R[l, j] - R[T-1, j].
+    For two tasks, BWT = R[1,0] - R[0,0] and forgetting = R[0,0] - R[1,0].
+    """
+    r = np.asarray(accuracy_matrix, dtype=np.float64)
+    last = r.shape[0] - 1
+    earlier = range(last)
+    return {
+        "average_accuracy": float(np.mean(r[last])),
+        "bwt": float(np.mean([r[last, j] - r[j, j] for j in earlier])),
+        "forgetting": float(np.mean([r[:last, j].max() - r[last, j] for j in earlier])),
+    }

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from mnist_transfer.errors import DataError
 
@@ -110,6 +110,34 @@ def rehead_full_cnn(model: keras.Model, outputs: int) -> keras.Model:
     """
     features = model.get_layer("flatten_1").output
     return keras.Model(model.input, _fc_head_003(features, outputs), name=f"full_cnn_{outputs}")
+
+
+@keras.saving.register_keras_serializable(package="mnist_transfer")
+class GaussianClassifier(keras.layers.Layer):
+    """Class-conditional Gaussians on fixed features: p(class | h) with equal class priors.
+
+    Each class keeps the mean and (shrunk) covariance of its features; prediction is the
+    softmax of the Gaussian log-likelihoods. A class is added from its own examples
+    alone, so learning 5-9 never needs a 0-4 image: 0-4's statistics, computed once
+    after 0-4 was learnt, stay as they are.
+    """
+
+    def __init__(self, classes: int, features: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.classes, self.features = classes, features
+        self.means = self.add_weight(shape=(classes, features), initializer="zeros", trainable=False, name="means")
+        self.precisions = self.add_weight(
+            shape=(classes, features, features), initializer="zeros", trainable=False, name="precisions"
+        )
+        self.log_dets = self.add_weight(shape=(classes,), initializer="zeros", trainable=False, name="log_dets")
+
+    def call(self, h: keras.KerasTensor) -> keras.KerasTensor:
+        centred = ops.expand_dims(h, 1) - self.means  # (batch, classes, features)
+        mahalanobis = ops.einsum("bcf,cfg,bcg->bc", centred, self.precisions, centred)
+        return ops.softmax(-0.5 * (mahalanobis + self.log_dets), axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "classes": self.classes, "features": self.features}
 
 
 def body_layers(model: keras.Model) -> list[keras.layers.Layer]:

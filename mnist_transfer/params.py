@@ -153,6 +153,17 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "train_branch": TRAINING,
     "train_full": FROM_SCRATCH,
     "transfer_01": TRAINING,
+    # Learning 5-9 after 0-4, every strategy starting from models/base.keras.
+    "finetune": TRAINING,
+    "lwf": {**TRAINING, "temperature": Float(low=0.0, low_exclusive=True), "weight": Float(low=0.0)},
+    "ewc": {**TRAINING, "strength": Float(low=0.0), "fisher_samples": Int(low=1)},
+    "replay": {
+        **{key: rule for key, rule in TRAINING.items() if key != "validation_split"},
+        "buffer_size": Int(low=5),
+        "replay_batch_size": Int(low=1),
+    },
+    "joint": TRAINING,
+    "gaussian": {"feature_model": Choice(("branch_base", "base")), "shrinkage": Float(low=0.0, high=1.0)},
 }
 
 

@@ -13,8 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 import keras
 import numpy as np
 import tensorflow as tf
-from dvclive import Live
 from dvclive.keras import DVCLiveCallback
+
+from dvclive import Live
 
 log = logging.getLogger(__name__)
 
@@ -58,32 +59,36 @@ def images(x: np.ndarray) -> np.ndarray:
     return x.astype("float32")[..., None]
 
 
-def fit(model: keras.Model, x: np.ndarray, y: np.ndarray, params: dict[str, Any], stage: str) -> keras.Model:
+def fit(
+    model: keras.Model,
+    x: np.ndarray | keras.utils.PyDataset,
+    y: np.ndarray | None,
+    params: dict[str, Any],
+    stage: str,
+    loss: keras.losses.Loss | None = None,
+    metrics: list | None = None,
+) -> keras.Model:
     """Compile and fit `model` with a stage's training params; curves go to dvclive/<stage>/.
 
-    Call seed_everything before building the model so initial weights are seeded too.
+    `x` is images (or features) with targets `y`, or a PyDataset of batches (y=None),
+    which brings its own batches and no validation split. `loss` and `metrics` replace
+    the params' loss and plain accuracy. Call seed_everything before building the model
+    so initial weights are seeded too.
     """
     model.compile(
         optimizer=make_optimizer(params),
-        loss=make_loss(params["loss"], model.output_shape[-1]),
-        metrics=["accuracy"],
+        loss=loss or make_loss(params["loss"], model.output_shape[-1]),
+        metrics=metrics or ["accuracy"],
     )
+    batches = {} if y is None else {"batch_size": params["batch_size"], "validation_split": params["validation_split"]}
     # dvclive appends to its files epoch by epoch: log into a scratch folder and move it
     # into place only when training has finished, so no half-written curves survive.
     final, scratch = LIVE_DIR / stage, LIVE_DIR / f".{stage}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         live = Live(dir=str(scratch), save_dvc_exp=False, dvcyaml=None, report=None)
-        log.info("%s: fitting %s on %d examples for %d epochs", stage, model.name, len(x), params["epochs"])
-        model.fit(
-            x,
-            y,
-            batch_size=params["batch_size"],
-            epochs=params["epochs"],
-            validation_split=params["validation_split"],
-            callbacks=[DVCLiveCallback(live=live)],
-            verbose=2,
-        )
+        log.info("%s: fitting %s for %d epochs", stage, model.name, params["epochs"])
+        model.fit(x, y, epochs=params["epochs"], callbacks=[DVCLiveCallback(live=live)], verbose=2, **batches)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(scratch, final)
     finally:

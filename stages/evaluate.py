@@ -1,13 +1,19 @@
 """Stage evaluate: one trained model on the test sets -> metrics/<model>.json and its confusion data.
 
-Usage: python -m stages.evaluate <model>   (models/<model>.keras)
+Usage: python -m stages.evaluate <model> [--incremental]   (models/<model>.keras)
 Ten-digit models (and the two-head branching model, whose prediction is the argmax
 over both heads) are scored on 0-4, 5-9 and 0-9; 0-vs-1 models on 0-1. Writes
 plots/confusion/<model>.csv (actual, predicted) for `dvc plots show`.
+
+With --incremental the model is a strategy for learning 5-9 after the base model: it
+writes metrics/incremental/<model>.json instead, adding the continual-learning figures
+(average accuracy, BWT, forgetting) against the base's 0-4 accuracy in metrics/base.json.
 """
 
+import json
 import logging
 import sys
+from pathlib import Path
 
 from mnist_transfer.errors import StageError, run_stage
 from mnist_transfer.params import load_params
@@ -16,14 +22,23 @@ log = logging.getLogger("stages.evaluate")
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        raise StageError("usage: python -m stages.evaluate <model name in models/>")
-    name = sys.argv[1]
+    args = sys.argv[1:]
+    incremental = "--incremental" in args
+    names = [arg for arg in args if arg != "--incremental"]
+    if len(names) != 1:
+        raise StageError("usage: python -m stages.evaluate <model name in models/> [--incremental]")
+    name = names[0]
     load_params()  # validated, though evaluation reads no params
     from mnist_transfer import training
     from mnist_transfer.artifacts import write_json, write_text
     from mnist_transfer.data import load_split
-    from mnist_transfer.metrics import class_probabilities, confusion_csv, digit_metrics, head_accuracy
+    from mnist_transfer.metrics import (
+        class_probabilities,
+        confusion_csv,
+        continual_metrics,
+        digit_metrics,
+        head_accuracy,
+    )
     from mnist_transfer.models import load_model
 
     model = load_model(f"models/{name}.keras")
@@ -35,8 +50,15 @@ def main() -> None:
     result = digit_metrics(probabilities, digits.y_test, test_sets)
     if isinstance(outputs, list):
         result["head_accuracy"] = head_accuracy(outputs, digits.y_test)
-    write_json(f"metrics/{name}.json", result)
-    write_text(f"plots/confusion/{name}.csv", confusion_csv(probabilities.argmax(axis=1), digits.y_test))
+    if incremental:
+        base = json.loads(Path("metrics/base.json").read_text())["accuracy"]
+        after = result["accuracy"]
+        # R[i, j]: accuracy on task j (0-4, 5-9) after training task i (base, this strategy)
+        result.update(continual_metrics([[base["0-4"], base["5-9"]], [after["0-4"], after["5-9"]]]))
+        write_json(f"metrics/incremental/{name}.json", result)
+    else:
+        write_json(f"metrics/{name}.json", result)
+        write_text(f"plots/confusion/{name}.csv", confusion_csv(probabilities.argmax(axis=1), digits.y_test))
     log.info("%s: accuracy %s", name, result["accuracy"])
 
 

@@ -1,7 +1,9 @@
 """Stage report: every model's committed metrics beside the notebooks' printed numbers.
 
-Reads metrics/*.json and writes metrics/report.md (a Markdown table that the README
-shows). The notebooks' numbers are those in ../shared/seeds/README.md.
+Reads metrics/*.json and metrics/incremental/*.json and writes metrics/report.md (two
+Markdown tables that the README shows) and plots/incremental_accuracy.csv (0-9 accuracy
+per strategy, a bar chart in `dvc plots show`). The notebooks' numbers are those in
+../shared/seeds/README.md.
 """
 
 import json
@@ -11,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mnist_transfer.artifacts import write_text
+from mnist_transfer.data import load_split
 from mnist_transfer.errors import DataError, run_stage
 from mnist_transfer.params import load_params
 
@@ -29,11 +32,50 @@ ROWS = [
 ]
 
 
-def read_metrics(name: str) -> dict:
-    path = Path("metrics") / f"{name}.json"
+# Strategies for learning 5-9 after 0-4, in the order of the comparison, and the
+# notebook's accuracies where it has them.
+STRATEGIES = {
+    "finetune": {},
+    "freeze": {"0-4": 0.9694, "5-9": 0.5589, "0-9": 0.7699},
+    "lwf": {},
+    "ewc": {},
+    "branch": {"0-9": 0.935},
+    "gaussian": {},
+    "replay": {},
+    "joint": {},
+}
+
+
+def read_metrics(name: str, folder: str = "metrics") -> dict:
+    path = Path(folder) / f"{name}.json"
     if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro evaluate@{name}` first")
+        raise DataError(f"{path}: missing; run `dvc repro` first")
     return json.loads(path.read_text())
+
+
+def stored_images(strategy: str, params: dict) -> int:
+    """0-4 training images a strategy keeps to learn 5-9: the replay buffer, or all for joint."""
+    if strategy == "replay":
+        return params["replay"]["buffer_size"]
+    if strategy == "joint":
+        return len(load_split("0-4").y_train)
+    return 0
+
+
+def incremental_table(params: dict) -> pd.DataFrame:
+    rows = {}
+    for strategy, notebook in STRATEGIES.items():
+        metrics = read_metrics(strategy, "metrics/incremental")
+        rows[strategy] = {
+            "stored 0-4 images": str(stored_images(strategy, params)),
+            **{f"accuracy {s}": cell(metrics["accuracy"][s], notebook.get(s)) for s in ("0-4", "5-9", "0-9")},
+            "average accuracy": f"{metrics['average_accuracy']:.4f}",
+            "BWT": f"{metrics['bwt']:+.4f}",
+            "forgetting": f"{metrics['forgetting']:.4f}",
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "strategy for 5-9 after 0-4"
+    return table
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -52,15 +94,23 @@ def cell(ours: float | None, notebook: float | None) -> str:
 
 
 def main() -> None:
-    load_params()
+    params = load_params()
     rows = {}
     for label, name, key, notebook in ROWS:
         ours = read_metrics(name)[key]
         rows[label] = [cell(ours.get(test_set), notebook.get(test_set)) for test_set in TEST_SETS]
     table = pd.DataFrame.from_dict(rows, orient="index", columns=TEST_SETS)
     table.index.name = "experiment: test accuracy, ours (notebook)"
-    write_text("metrics/report.md", markdown(table))
-    log.info("wrote metrics/report.md")
+    incremental = incremental_table(params)
+    write_text("metrics/report.md", markdown(table) + "\n" + markdown(incremental))
+    bars = pd.DataFrame(
+        {
+            "strategy": list(STRATEGIES),
+            "accuracy": [read_metrics(s, "metrics/incremental")["accuracy"]["0-9"] for s in STRATEGIES],
+        }
+    )
+    write_text("plots/incremental_accuracy.csv", bars.to_csv(index=False))
+    log.info("wrote metrics/report.md and plots/incremental_accuracy.csv")
 
 
 if __name__ == "__main__":

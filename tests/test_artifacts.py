@@ -54,3 +54,25 @@ def test_save_model_same_weights_same_bytes(tmp_path: Path) -> None:
     for before, after in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.keras", "b.keras"]
+
+
+def test_save_model_renumbers_shared_object_ids(tmp_path: Path) -> None:
+    """Keras writes id()s of shared objects into config.json; they must not leak into the file."""
+    import keras
+
+    from mnist_transfer.artifacts import _renumber_shared_objects
+    from mnist_transfer.models import build_base_cnn, load_model
+
+    config = {"a": {"shared_object_id": 140452841741200}, "b": [{"shared_object_id": 99}, {"shared_object_id": 99}]}
+    assert _renumber_shared_objects(config) == {
+        "a": {"shared_object_id": 0},
+        "b": [{"shared_object_id": 1}, {"shared_object_id": 1}],
+    }
+    model = build_base_cnn()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    save_model(model, tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as archive:
+        text = archive.read("config.json").decode()
+    ids = [int(part.split(",")[0].split("}")[0]) for part in text.split('"shared_object_id": ')[1:]]
+    assert ids and max(ids) < 100
+    assert isinstance(load_model(tmp_path / "m.keras"), keras.Model)

@@ -9,6 +9,7 @@ from mnist_transfer.metrics import (
     accuracy,
     class_probabilities,
     confusion_csv,
+    continual_metrics,
     cross_entropy,
     digit_metrics,
     head_accuracy,
@@ -73,3 +74,17 @@ def test_head_accuracy_scores_each_head_on_its_half() -> None:
 
 def test_confusion_csv_rows() -> None:
     assert confusion_csv(np.array([1, 2]), np.array([1, 3])) == "actual,predicted\n1,1\n3,2\n"
+
+
+def test_continual_metrics_on_hand_made_matrix() -> None:
+    # three tasks; rows: after task 1, 2, 3; columns: accuracy on task 1, 2, 3
+    r = np.array([[0.9, 0.1, 0.0], [0.7, 0.95, 0.1], [0.6, 0.8, 0.97]])
+    result = continual_metrics(r)
+    assert result["average_accuracy"] == pytest.approx((0.6 + 0.8 + 0.97) / 3)
+    assert result["bwt"] == pytest.approx(((0.6 - 0.9) + (0.8 - 0.95)) / 2)
+    assert result["forgetting"] == pytest.approx(((0.9 - 0.6) + (0.95 - 0.8)) / 2)
+
+
+def test_continual_metrics_two_tasks() -> None:
+    result = continual_metrics(np.array([[0.998, 0.0], [0.84, 0.72]]))
+    assert result == pytest.approx({"average_accuracy": 0.78, "bwt": -0.158, "forgetting": 0.158})

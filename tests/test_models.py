@@ -126,3 +126,23 @@ def test_freeze_trunk_freezes_first_layers_and_head_matches_model() -> None:
     images = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
     np.testing.assert_allclose(head(trunk(images)), model(images), rtol=1e-5, atol=1e-6)
     assert len(head.trainable_weights) == 4
+
+
+def test_load_model_refuses_wrong_input_size(tmp_path) -> None:
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.errors import DataError
+    from mnist_transfer.models import load_model
+
+    inputs = keras.Input(shape=(32, 32, 3))
+    save_model(keras.Model(inputs, keras.layers.Flatten()(inputs)), tmp_path / "cifar.keras")
+    with pytest.raises(DataError, match=r"takes inputs of shape \(32, 32, 3\), expected \(28, 28, 1\)"):
+        load_model(tmp_path / "cifar.keras")
+
+
+def test_load_model_refuses_corrupt_file(tmp_path) -> None:
+    from mnist_transfer.errors import DataError
+    from mnist_transfer.models import load_model
+
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="not a loadable Keras model"):
+        load_model(tmp_path / "broken.keras")

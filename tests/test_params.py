@@ -92,16 +92,30 @@ def test_broken_yaml_is_one_line(tmp_path: Path) -> None:
         load_params(path)
 
 
-@pytest.mark.parametrize("stage", ["dataset", "prepare", "train_base", "freeze_retrain", "evaluate"])
-def test_stage_refuses_bad_params_before_anything_else(tmp_path: Path, committed: dict, stage: str) -> None:
-    """A stage run with a typo exits 2 with one line on stderr, no traceback, no outputs."""
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change(committed, "train_base", "epochs", "ten")))
+def run_stage(workdir: Path, stage: str, params: dict) -> subprocess.CompletedProcess:
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     args = [sys.executable, "-m", f"stages.{stage}"] + (["base"] if stage == "evaluate" else [])
-    env_path = f"{ROOT}"
-    result = subprocess.run(
-        args, cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        args, cwd=workdir, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     )
+
+
+@pytest.mark.parametrize(("group", "key", "value", "words"), BAD, ids=[f"{g}.{k}={v!r}"[:40] for g, k, v, _ in BAD])
+def test_stage_exits_with_one_line_and_writes_nothing(
+    tmp_path: Path, committed: dict, group: str, key: str, value: object, words: list[str]
+) -> None:
+    """Every bad params case, through a real stage process: exit 2, one line naming it, no output."""
+    result = run_stage(tmp_path, "train_base", with_change(committed, group, key, value))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: params.yaml: ")
+    assert all(word in lines[0] for word in words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml"]  # .dvc: the stage lock only
+
+
+@pytest.mark.parametrize("stage", ["dataset", "prepare", "train_base", "freeze_retrain", "evaluate", "replay"])
+def test_every_stage_validates_params_first(tmp_path: Path, committed: dict, stage: str) -> None:
+    result = run_stage(tmp_path, stage, with_change(committed, "train_base", "epochs", "ten"))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == ["error: params.yaml: train_base.epochs = 'ten' is not allowed; expected an integer >= 1"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml"]

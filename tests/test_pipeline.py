@@ -25,16 +25,18 @@ from .conftest import ROOT, mnist_path
 pytestmark = pytest.mark.integration
 
 PROJECT = ["dvc.yaml", "params.yaml", "stages", "mnist_transfer", ".dvc/config", ".dvcignore"]
-# Small profile: the first 2000 training and 600 test images, one epoch everywhere.
-SMALL = {"prepare": {"train_limit": 2000, "test_limit": 600}, "epochs": 1}
 METRICS = ["base", "freeze", "branch", "full", "transfer_01_softmax", "transfer_01_sigmoid"]
+STRATEGIES = ["finetune", "freeze", "lwf", "ewc", "replay", "joint", "branch", "gaussian"]
 
 
 def small_profile(params: dict) -> dict:
-    params["prepare"].update(SMALL["prepare"])
+    """The first 2000 training and 600 test images, one epoch everywhere, small EWC and replay samples."""
+    params["prepare"].update(train_limit=2000, test_limit=600)
     for group in params.values():
         if "epochs" in group:
-            group["epochs"] = SMALL["epochs"]
+            group["epochs"] = 1
+    params["ewc"]["fisher_samples"] = 50
+    params["replay"]["buffer_size"] = 100
     return params
 
 
@@ -92,6 +94,12 @@ def test_repro_writes_every_metrics_file(workspace: Path) -> None:
     # the base model never saw 5-9: it cannot get any of them right
     assert json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["5-9"] == 0.0
     assert (workspace / "dvclive" / "train_base" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
+    for name in STRATEGIES:
+        metrics = json.loads((workspace / "metrics" / "incremental" / f"{name}.json").read_text())
+        assert {"accuracy", "per_class_accuracy", "average_accuracy", "bwt", "forgetting"} <= set(metrics)
+    report = (workspace / "metrics" / "report.md").read_text()
+    assert all(f"| {name} |" in report for name in STRATEGIES)
+    assert (workspace / "plots" / "incremental_accuracy.csv").read_text().startswith("strategy,accuracy\n")
 
 
 def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
@@ -115,6 +123,7 @@ def test_experiment_reruns_only_the_01_stages(workspace: Path) -> None:
         "transfer_01@sigmoid",
         "evaluate@transfer_01_softmax",
         "evaluate@transfer_01_sigmoid",
+        "report",
     }
     shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
     text = json.dumps(shown)
@@ -124,6 +133,15 @@ def test_experiment_reruns_only_the_01_stages(workspace: Path) -> None:
     changed = diff["metrics/transfer_01_softmax.json"]["loss.0-1"]
     assert changed["new"] != changed["old"]
     assert "metrics/base.json" not in diff  # unchanged models show no difference
+    dvc("exp", "remove", "--all", cwd=workspace, check=False)
+    run(["git", "checkout", "--", "."], workspace)
+    dvc("checkout", "--force", cwd=workspace)
+
+
+def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path) -> None:
+    result = dvc("exp", "run", "-S", "replay.buffer_size=20", cwd=workspace)
+    assert stages_run(result.stdout) == {"replay", "evaluate_incremental@replay", "report"}
+    assert "| replay | 20 |" in (workspace / "metrics" / "report.md").read_text()
     dvc("exp", "remove", "--all", cwd=workspace, check=False)
     run(["git", "checkout", "--", "."], workspace)
     dvc("checkout", "--force", cwd=workspace)
@@ -154,11 +172,13 @@ def test_interrupted_stage_leaves_nothing_and_reruns(workspace: Path) -> None:
     assert stage.returncode != 0
     assert "interrupted (SIGTERM)" in stderr.decode()
     assert not model.exists()
-    leftovers = [p.name for p in (workspace / "models").iterdir() if p.name.startswith(".")]
+    leftovers = [p.name for p in (workspace / "models").iterdir() if p.name.startswith(".") and p.name != ".gitignore"]
     leftovers += [p.name for p in (workspace / "dvclive").iterdir() if p.name.startswith(".")]
     assert leftovers == []
     run(["git", "checkout", "--", "params.yaml"], workspace)
-    result = dvc("repro", cwd=workspace)
-    assert "train_base" in stages_run(result.stdout)
+    dvc("repro", cwd=workspace)  # dvc restores the missing model from its cache
+    assert model.read_bytes() == original
+    result = dvc("repro", "--force", "--single-item", "train_base", cwd=workspace)  # and the stage reruns cleanly
+    assert stages_run(result.stdout) == {"train_base"}
     assert model.read_bytes() == original
     assert json.loads(dvc("status", "--json", cwd=workspace).stdout) == {}

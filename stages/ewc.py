@@ -1,0 +1,33 @@
+"""Stage ewc: Elastic Weight Consolidation -> models/ewc.keras.
+
+The base model trains on 5-9 with a quadratic penalty, strength / 2 * sum F (w - w_base)^2,
+that holds each weight near its base value in proportion to its Fisher information on
+0-4 (models/fisher.npz). No 0-4 image is stored.
+"""
+
+from mnist_transfer.errors import DataError, run_stage
+from mnist_transfer.params import load_params
+
+
+def main() -> None:
+    params = load_params()["ewc"]
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_model
+    from mnist_transfer.continual import add_ewc_penalty
+    from mnist_transfer.data import load_split, read_npz
+    from mnist_transfer.models import load_model
+
+    digits = load_split("5-9")
+    training.seed_everything(params["seed"])
+    model = load_model("models/base.keras")
+    fisher = read_npz("models/fisher.npz")
+    missing = [w.path for w in model.trainable_variables if w.path not in fisher]
+    if missing:
+        raise DataError(f"models/fisher.npz has no Fisher values for {missing}; rerun `dvc repro fisher`")
+    add_ewc_penalty(model, [fisher[w.path] for w in model.trainable_variables], params["strength"])
+    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "ewc")
+    save_model(model, "models/ewc.keras")
+
+
+if __name__ == "__main__":
+    run_stage("ewc", main)
