@@ -3,6 +3,10 @@
 Layer names follow the notebooks' `model.summary()` tables. Each model starts with a
 `rescale` layer (pixel / input_divisor) so that a saved model carries its own input
 scaling and every stage can feed it raw 0-255 images.
+
+Under a mixed-precision policy (params `compute.precision`) the layers compute in
+bfloat16 or float16, except each model's output layer, which stays float32 so that
+probabilities and losses keep their precision (Keras' mixed-precision guide).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def build_base_cnn(input_divisor: float = 255.0) -> keras.Model:
     x = _conv_trunk_000(x)
     x = layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="dense_1")(x)
     x = layers.Dropout(0.5, name="dropout_1")(x)
-    outputs = layers.Dense(10, activation="softmax", kernel_initializer="he_normal", name="dense_2")(x)
+    outputs = layers.Dense(10, activation="softmax", kernel_initializer="he_normal", name="dense_2", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="base_cnn")
 
 
@@ -61,7 +65,9 @@ def _branch_head(x: keras.KerasTensor, branch: int) -> keras.KerasTensor:
             x
         )
     x = layers.Dropout(0.5, name=f"branch_{branch}_dropout_1")(x)
-    return layers.Dense(5, activation="softmax", kernel_initializer="he_normal", name=f"branch_{branch}_dense_3")(x)
+    return layers.Dense(
+        5, activation="softmax", kernel_initializer="he_normal", name=f"branch_{branch}_dense_3", dtype="float32"
+    )(x)
 
 
 def build_branch_cnn(input_divisor: float = 255.0) -> keras.Model:
@@ -85,7 +91,7 @@ def _fc_head_003(x: keras.KerasTensor, outputs: int) -> keras.KerasTensor:
     x = layers.Dense(200, name="dense_1")(x)
     x = layers.Activation("relu", name="activation_4")(x)
     x = layers.Dense(outputs, name="dense_2")(x)
-    return layers.Activation("sigmoid" if outputs == 1 else "softmax", name="activation_5")(x)
+    return layers.Activation("sigmoid" if outputs == 1 else "softmax", name="activation_5", dtype="float32")(x)
 
 
 def build_full_cnn(input_divisor: float = 1.0) -> keras.Model:
@@ -138,6 +144,11 @@ class GaussianClassifier(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "classes": self.classes, "features": self.features}
+
+
+def precision(model: keras.Model) -> str:
+    """The dtype policy `model` was built under: that of its first layer with weights."""
+    return next(layer for layer in model.layers if layer.weights).dtype_policy.name
 
 
 def body_layers(model: keras.Model) -> list[keras.layers.Layer]:

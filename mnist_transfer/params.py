@@ -137,7 +137,11 @@ TRAINING = {
 }
 FROM_SCRATCH = {**TRAINING, "input_divisor": Float(low=0.0, low_exclusive=True)}
 
+# Keras dtype policies for params `compute.precision`; `auto` picks one for the CPU (training.resolve_precision).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
 SCHEMA: dict[str, dict[str, Any]] = {
+    "compute": {"precision": Choice(PRECISIONS)},
     "dataset": {
         "url": Text(r"(https?|file)://\S+", "an http(s):// or file:// URL"),
         "sha256": Text(r"[0-9a-f]{64}", "64 lowercase hex digits"),

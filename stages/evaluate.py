@@ -39,7 +39,7 @@ def main() -> None:
         digit_metrics,
         head_accuracy,
     )
-    from mnist_transfer.models import load_model
+    from mnist_transfer.models import load_model, precision
 
     model = load_model(f"models/{name}.keras")
     two_class = len(model.outputs) == 1 and model.output_shape[-1] in (1, 2)
@@ -48,6 +48,7 @@ def main() -> None:
     outputs = model.predict(training.images(digits.x_test), batch_size=1024, verbose=0)
     probabilities = class_probabilities(outputs)
     result = digit_metrics(probabilities, digits.y_test, test_sets)
+    result["precision"] = precision(model)  # the dtype policy it was trained under (params compute.precision)
     if isinstance(outputs, list):
         result["head_accuracy"] = head_accuracy(outputs, digits.y_test)
     if incremental:

@@ -34,7 +34,7 @@ def main() -> None:
         digits = load_split(task)
         features = extractor.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
         statistics += [gaussian_statistics(features[digits.y_train == d], params["shrinkage"]) for d in SPLITS[task]]
-    classifier = GaussianClassifier(10, extractor.output.shape[-1], name="gaussian_classifier")
+    classifier = GaussianClassifier(10, extractor.output.shape[-1], name="gaussian_classifier", dtype="float32")
     model = keras.Model(extractor.input, classifier(extractor.output), name="gaussian")
     means, precisions, log_dets = (np.stack(parts).astype("float32") for parts in zip(*statistics, strict=True))
     classifier.set_weights([means, precisions, log_dets])

@@ -5,7 +5,8 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_base"]
+    all_params = load_params()
+    params = all_params["train_base"]
     # TensorFlow is imported only once the params are known to be valid.
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
@@ -13,6 +14,7 @@ def main() -> None:
     from mnist_transfer.models import build_base_cnn
 
     digits = load_split("0-4")
+    training.set_precision(all_params["compute"]["precision"])
     training.seed_everything(params["seed"])
     model = build_base_cnn(params["input_divisor"])
     training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "train_base")

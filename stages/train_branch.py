@@ -10,13 +10,15 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_branch"]
+    all_params = load_params()
+    params = all_params["train_branch"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import body_layers, freeze_trunk, grow_branch, load_model
 
     digits = load_split("5-9")
+    training.set_precision(all_params["compute"]["precision"])
     training.seed_everything(params["seed"])
     base = load_model("models/branch_base.keras")
     model = grow_branch(base)

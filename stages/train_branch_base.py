@@ -8,13 +8,15 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_branch_base"]
+    all_params = load_params()
+    params = all_params["train_branch_base"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import build_branch_cnn
 
     digits = load_split("0-4")
+    training.set_precision(all_params["compute"]["precision"])
     training.seed_everything(params["seed"])
     model = build_branch_cnn(params["input_divisor"])
     training.fit(

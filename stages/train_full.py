@@ -9,13 +9,15 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_full"]
+    all_params = load_params()
+    params = all_params["train_full"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import build_full_cnn
 
     digits = load_split("0-9")
+    training.set_precision(all_params["compute"]["precision"])
     training.seed_everything(params["seed"])
     model = build_full_cnn(params["input_divisor"])
     training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "train_full")

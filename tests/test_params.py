@@ -59,6 +59,7 @@ BAD = [
     ("train_full", "input_divisor", 0, ["train_full.input_divisor", "> 0"]),
     ("prepare", "train_limit", 0, ["prepare.train_limit", ">= 1"]),
     ("dataset", "sha256", "abc", ["dataset.sha256", "64 lowercase hex"]),
+    ("compute", "precision", "bf16", ["compute.precision", "one of auto, float32, mixed_bfloat16, mixed_float16"]),
 ]
 
 
