@@ -15,9 +15,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 import keras
 import numpy as np
 import tensorflow as tf
+from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
-from dvclive import Live
+from mnist_transfer.models import freeze_trunk
 
 log = logging.getLogger(__name__)
 
@@ -178,4 +179,25 @@ def fit(
         os.replace(scratch, final)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    return model
+
+
+def fit_head_on_frozen_trunk(
+    model: keras.Model,
+    trunk: list[str],
+    head: list[str],
+    x: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, Any],
+    stage: str,
+) -> keras.Model:
+    """Train the `head` layers of `model` on raw images `x` with its `trunk` layers frozen.
+
+    The frozen trunk runs once over the images, not once per epoch: the head is fitted on
+    the features it computed (models.freeze_trunk), which gives the same updates as
+    fitting `model` with the trunk frozen, as no trunk layer has dropout or batch statistics.
+    """
+    trunk_model, head_model = freeze_trunk(model, trunk, head)
+    features = trunk_model.predict(images(x), batch_size=1024, verbose=0)
+    fit(head_model, features, y, params, stage)
     return model

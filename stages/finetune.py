@@ -1,24 +1,34 @@
-"""Stage finetune: the base model, every layer trainable, trained on 5-9 -> models/finetune.keras.
+"""Stage finetune (and joint): the base model, every layer trainable, trained further on one digit set.
 
-The lower bound of the continual-learning comparison: nothing protects 0-4.
+Usage: python -m stages.finetune finetune|joint   (params group of the same name)
+finetune trains on 5-9 alone: the lower bound of the continual-learning comparison,
+nothing protects 0-4. joint trains on all ten digits: the upper bound, it keeps every
+0-4 image. -> models/<name>.keras
 """
 
-from mnist_transfer.errors import run_stage
+import sys
+
+from mnist_transfer.errors import StageError, run_stage
 from mnist_transfer.params import load_params
+
+TRAINING_SET = {"finetune": "5-9", "joint": "0-9"}
 
 
 def main() -> None:
-    params = load_params()["finetune"]
+    if len(sys.argv) != 2 or sys.argv[1] not in TRAINING_SET:
+        raise StageError(f"usage: python -m stages.finetune {{{'|'.join(TRAINING_SET)}}}")
+    name = sys.argv[1]
+    params = load_params()[name]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import load_model
 
-    digits = load_split("5-9")
+    digits = load_split(TRAINING_SET[name])
     training.seed_everything(params["seed"])
     model = load_model("models/base.keras")
-    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "finetune")
-    save_model(model, "models/finetune.keras")
+    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, name)
+    save_model(model, f"models/{name}.keras")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ def main() -> None:
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import add_dense_l2, body_layers, freeze_trunk, load_model
+    from mnist_transfer.models import add_dense_l2, body_layers, load_model
 
     digits = load_split("5-9")
     training.seed_everything(params["seed"])
@@ -22,9 +22,10 @@ def main() -> None:
     add_dense_l2(model, params["l2"])
     names = [layer.name for layer in body_layers(model)]
     frozen = params["frozen_layers"]
-    trunk, head = freeze_trunk(model, names[:frozen], names[frozen:])
-    features = trunk.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
-    training.fit(head, features, training.targets(digits.y_train, 10), params, "freeze_retrain")
+    targets = training.targets(digits.y_train, 10)
+    training.fit_head_on_frozen_trunk(
+        model, names[:frozen], names[frozen:], digits.x_train, targets, params, "freeze_retrain"
+    )
     save_model(model, "models/freeze.keras")
 
 

@@ -15,7 +15,7 @@ def main() -> None:
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import body_layers, freeze_trunk, grow_branch, load_model
+    from mnist_transfer.models import body_layers, grow_branch, load_model
 
     digits = load_split("5-9")
     training.set_precision(all_params["compute"]["precision"])
@@ -26,9 +26,9 @@ def main() -> None:
         layer.trainable = False
     names = [layer.name for layer in body_layers(model)]
     trunk_names = names[: names.index("flatten_1") + 1]
-    trunk, head = freeze_trunk(model, trunk_names, [name for name in names if name.startswith("branch_2_")])
-    features = trunk.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
-    training.fit(head, features, training.targets(digits.y_train, 5, offset=5), params, "train_branch")
+    head_names = [name for name in names if name.startswith("branch_2_")]
+    targets = training.targets(digits.y_train, 5, offset=5)
+    training.fit_head_on_frozen_trunk(model, trunk_names, head_names, digits.x_train, targets, params, "train_branch")
     save_model(model, "models/branch.keras")
 
 

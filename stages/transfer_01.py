@@ -22,7 +22,7 @@ def main() -> None:
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import body_layers, freeze_trunk, load_model, rehead_full_cnn
+    from mnist_transfer.models import body_layers, load_model, rehead_full_cnn
 
     digits = load_split("0-1")
     training.set_precision(all_params["compute"]["precision"])
@@ -30,9 +30,10 @@ def main() -> None:
     model = rehead_full_cnn(load_model("models/full.keras"), HEADS[head_name])
     names = [layer.name for layer in body_layers(model)]
     split = names.index("flatten_1") + 1
-    trunk, head = freeze_trunk(model, names[:split], names[split:])
-    features = trunk.predict(training.images(digits.x_train), batch_size=1024, verbose=0)
-    training.fit(head, features, training.targets(digits.y_train, HEADS[head_name]), params, f"transfer_01_{head_name}")
+    targets = training.targets(digits.y_train, HEADS[head_name])
+    training.fit_head_on_frozen_trunk(
+        model, names[:split], names[split:], digits.x_train, targets, params, f"transfer_01_{head_name}"
+    )
     save_model(model, f"models/transfer_01_{head_name}.keras")
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mnist_transfer.training import resolve_precision
+
 from .conftest import ROOT, mnist_path
 
 pytestmark = pytest.mark.integration
@@ -89,6 +91,9 @@ def test_repro_writes_every_metrics_file(workspace: Path) -> None:
         if not name.startswith("transfer_01"):
             assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
         assert (workspace / "plots" / "confusion" / f"{name}.csv").read_text().startswith("actual,predicted\n")
+    policy = resolve_precision("auto")  # float32 here, mixed_bfloat16 on a CPU with bfloat16 instructions
+    for name in METRICS:
+        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["precision"] == policy
     branch = json.loads((workspace / "metrics" / "branch.json").read_text())
     assert sorted(branch["head_accuracy"]) == ["0-4", "5-9"]
     # the base model never saw 5-9: it cannot get any of them right
@@ -142,6 +147,29 @@ def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path)
     result = dvc("exp", "run", "-S", "replay.buffer_size=20", cwd=workspace)
     assert stages_run(result.stdout) == {"replay", "evaluate_incremental@replay", "report"}
     assert "| replay | 20 |" in (workspace / "metrics" / "report.md").read_text()
+    dvc("exp", "remove", "--all", cwd=workspace, check=False)
+    run(["git", "checkout", "--", "."], workspace)
+    dvc("checkout", "--force", cwd=workspace)
+
+
+def test_precision_experiment_reruns_the_layer_building_stages(workspace: Path) -> None:
+    """compute.precision reaches every stage that builds layers; the metrics record the policy used."""
+    targets = ["evaluate@base", "evaluate@branch", "evaluate@transfer_01_sigmoid", "evaluate_incremental@gaussian"]
+    result = dvc("exp", "run", "-S", "compute.precision=mixed_bfloat16", *targets, cwd=workspace)
+    assert stages_run(result.stdout) == {
+        "train_base",
+        "train_branch_base",
+        "train_branch",
+        "train_full",
+        "transfer_01@sigmoid",
+        "gaussian",
+        *targets,
+    }
+    for name in ("base", "branch", "transfer_01_sigmoid", "incremental/gaussian"):
+        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["precision"] == "mixed_bfloat16"
+    float32 = json.loads(run(["git", "show", "HEAD:metrics/base.json"], workspace).stdout)["accuracy"]["0-4"]
+    mixed = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["0-4"]
+    assert abs(mixed - float32) < 0.1  # one epoch on 2000 images: a loose bound that catches a broken policy
     dvc("exp", "remove", "--all", cwd=workspace, check=False)
     run(["git", "checkout", "--", "."], workspace)
     dvc("checkout", "--force", cwd=workspace)

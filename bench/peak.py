@@ -1,0 +1,87 @@
+"""This machine's measured float32 peak, the work of one base-CNN training image, and its speed per precision.
+
+Usage: python -m bench.peak <result.json>
+
+Peak: the best of several large float32 matrix products in TensorFlow (all cores, the
+same oneDNN/Eigen kernels the models use), in GFLOP/s. Work: the base CNN's
+multiply-adds per image from its layer shapes, times 2 FLOPs, times 3 for training
+(forward, gradient of the inputs, gradient of the weights). Speed: the base CNN's
+training images/s under each Keras precision policy, on random images (speed does not
+depend on the pixels), second epoch of two.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+SIZE = 2048
+REPEATS = 10
+POLICIES = ("float32", "mixed_bfloat16")
+SPEED_IMAGES = 4096
+
+
+def matmul_gflops() -> float:
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((SIZE, SIZE), seed=(0, 0))
+    b = tf.random.stateless_normal((SIZE, SIZE), seed=(0, 1))
+    product = tf.function(lambda a, b: tf.linalg.matmul(a, b))
+    product(a, b).numpy()  # warm-up
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        product(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * SIZE**3 / best / 1e9
+
+
+def training_flops_per_image() -> float:
+    """3 x 2 x multiply-adds of build_base_cnn's conv and dense layers for one image."""
+    import keras
+
+    from mnist_transfer.models import build_base_cnn
+
+    multiply_adds = 0
+    for layer in build_base_cnn().layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            _, height, width, filters = layer.output.shape
+            kernel_h, kernel_w, channels, _ = layer.kernel.shape
+            multiply_adds += height * width * filters * kernel_h * kernel_w * channels
+        elif isinstance(layer, keras.layers.Dense):
+            multiply_adds += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return 3 * 2 * multiply_adds
+
+
+def training_images_per_second(policy: str) -> float:
+    """The base CNN's training speed under `policy`: batch 128, Adam, as train_base trains it."""
+    import keras
+    import numpy as np
+
+    from mnist_transfer import training
+    from mnist_transfer.models import build_base_cnn
+
+    keras.mixed_precision.set_global_policy(policy)
+    training.seed_everything(0)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (SPEED_IMAGES, 28, 28, 1)).astype("float32")
+    y = training.targets(rng.integers(0, 10, SPEED_IMAGES), 10)
+    model = build_base_cnn()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    throughput = training.Throughput(policy, SPEED_IMAGES)
+    model.fit(x, y, batch_size=128, epochs=2, callbacks=[throughput], verbose=0)
+    keras.mixed_precision.set_global_policy("float32")
+    return SPEED_IMAGES / throughput.seconds[-1]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m bench.peak <result.json>")
+    result = {
+        "peak_gflops": matmul_gflops(),
+        "base_training_flops_per_image": training_flops_per_image(),
+        "base_images_per_second_by_precision": {policy: training_images_per_second(policy) for policy in POLICIES},
+    }
+    Path(sys.argv[1]).write_text(json.dumps(result, indent=2) + "\n")

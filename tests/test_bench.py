@@ -1,0 +1,69 @@
+"""The benchmark's parts on tiny inputs: the notebook replay end to end, and reading DVC's log.
+
+The benchmark itself (python -m bench) is timed by hand, never in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from bench.__main__ import ACCURACIES, base_images_per_second, stage_seconds
+from bench.peak import training_flops_per_image
+
+from .conftest import ROOT
+
+DVC_LOG = """\
+Running stage 'train_base':
+> python -m stages.train_base
+12:00:01 mnist_transfer.training: train_base: training 21.50 s/epoch, 1067 images/s (mean of epochs 2-10)
+12:00:09 mnist_transfer: train_base finished in 251.3 s
+Running stage 'evaluate@base':
+> python -m stages.evaluate base
+12:00:19 mnist_transfer: evaluate finished in 7.5 s
+Stage 'transfer_01@sigmoid' didn't change, skipping
+"""
+
+
+def test_log_gives_each_stage_its_time_and_the_base_rate() -> None:
+    assert stage_seconds(DVC_LOG) == {"train_base": 251.3, "evaluate@base": 7.5}
+    assert base_images_per_second(DVC_LOG) == 1067.0
+    assert base_images_per_second("no training here") is None
+
+
+def test_base_cnn_training_work_per_image() -> None:
+    # multiply-adds: convs 28*28*9*(1*16 + 16*32 + 32*64), dense 12544*128 + 128*10; x2 FLOPs, x3 for training
+    multiply_adds = 28 * 28 * 9 * (16 + 16 * 32 + 32 * 64) + 12544 * 128 + 128 * 10
+    assert training_flops_per_image() == 6 * multiply_adds == 118_699_008
+
+
+def test_replay_trains_and_scores_every_notebook_model(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    train, test = np.arange(300) % 10, np.arange(100) % 10
+    npz = tmp_path / "mnist.npz"
+    np.savez(
+        npz,
+        x_train=rng.integers(0, 256, (300, 28, 28), dtype=np.uint8),
+        y_train=train.astype(np.uint8),
+        x_test=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
+        y_test=test.astype(np.uint8),
+    )
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for group in params.values():
+        if "epochs" in group:
+            group["epochs"] = 2
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "replay.json"
+    command = [sys.executable, "-m", "bench.notebooks", str(npz), str(tmp_path / "params.yaml"), str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    replay = json.loads(out.read_text())
+    assert set(replay["accuracy"]) == set(ACCURACIES)
+    assert all(0.0 <= value <= 1.0 for value in replay["accuracy"].values())
+    assert replay["accuracy"]["base 0-9"] <= 0.5  # never taught 5-9: right on the 0-4 half at best
+    assert replay["base_images_per_second"] > 0
