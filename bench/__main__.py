@@ -6,7 +6,7 @@ In one run on this machine, one after the other:
 1. peak: `python -m bench.peak`, the machine's float32 GFLOP/s, the base CNN's FLOPs
    per training image and its training images/s per precision;
 2. pipeline: a fresh clone of this repository's HEAD (committed code and params) with an
-   empty DVC cache of its own, timed `dvc repro` of the notebooks' steps: the six
+   empty DVC cache of its own, timed `dvc repro --force` of the notebooks' steps: the six
    `evaluate@` stages and everything they need (`--all`: every stage, continual learning
    included, which the replay has no counterpart for);
 3. replay: `python -m bench.notebooks` on the same data and params, timed.
@@ -86,7 +86,7 @@ def main() -> None:
 
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="mnist-transfer-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # stages run this Python
     if args.mnist:
         env["MNIST_NPZ"] = str(Path(args.mnist).resolve())
@@ -101,7 +101,9 @@ def main() -> None:
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     subprocess.run([python, "-m", "dvc", "cache", "dir", "--local", str(work / "cache")], cwd=clone, check=True)
     targets = [] if args.all else NOTEBOOK_STEPS
-    pipeline_s = timed([python, "-m", "dvc", "repro", *targets], clone, env, work / "pipeline.log")
+    # --force: the clone has the committed metrics and dvc.lock, and models come out with the
+    # locked hashes, so without it DVC would (rightly) skip the evaluations.
+    pipeline_s = timed([python, "-m", "dvc", "repro", "--force", *targets], clone, env, work / "pipeline.log")
     dvc_log = (work / "pipeline.log").read_text()
 
     mnist = clone / "data" / "raw" / "mnist.npz"  # the validated copy the pipeline made: the same data
@@ -134,7 +136,9 @@ def main() -> None:
     for key, ours in pipeline_accuracy.items():
         theirs = replay["accuracy"][key]
         print(f"{key:26} {ours:9.4f} {theirs:9.4f} {100 * (ours - theirs):+7.2f}")
-    print(f"\nwall time: pipeline {pipeline_s:.1f} s (dvc repro, cold cache, precision {summary['precision']}),")
+    print(
+        f"\nwall time: pipeline {pipeline_s:.1f} s (dvc repro --force, cold cache, precision {summary['precision']}),"
+    )
     print(f"           replay {replay_s:.1f} s (plain Keras, float32); ratio {summary['ratio']:.2f}")
     rates = summary["base_images_per_second"]
     ours = rates["pipeline"] or float("nan")
