@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import urllib.error
 import urllib.request
 import zipfile
@@ -37,6 +38,8 @@ SPLITS: dict[str, tuple[int, ...]] = {
     "0-1": (0, 1),
     "0-9": tuple(range(10)),
 }
+# Each subset's parts: training, validation (held-out training images), test images.
+PARTS = ("train", "val", "test")
 
 
 def read_npz(path: Path | str) -> dict[str, np.ndarray]:
@@ -100,17 +103,40 @@ def select_digits(x: np.ndarray, y: np.ndarray, digits: tuple[int, ...]) -> tupl
     return x[keep], y[keep]
 
 
+def validation_start(train_images: int, validation_fraction: float) -> int:
+    """Index of the first validation image: the last `validation_fraction` of the training set.
+
+    As Keras' validation_split takes it (the first ceil(n * (1 - fraction)) images train).
+    """
+    return math.ceil(train_images * (1.0 - validation_fraction))
+
+
 def make_splits(
-    arrays: dict[str, np.ndarray], train_limit: int | None = None, test_limit: int | None = None
+    arrays: dict[str, np.ndarray],
+    validation_fraction: float,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Split MNIST by digit subset; the limits keep only the first N images (small profiles)."""
+    """Split MNIST by digit subset, each into train, validation and test images.
+
+    The validation images are the last `validation_fraction` of MNIST's training images,
+    the same ones in every subset (the 0-9 validation set is the 0-4 one plus the 5-9 one),
+    so no stage ever trains on an image that another stage is validated on. The limits
+    keep only the first N images (small profiles).
+    """
     x_train, y_train = arrays["x_train"][:train_limit], arrays["y_train"][:train_limit]
     x_test, y_test = arrays["x_test"][:test_limit], arrays["y_test"][:test_limit]
-    splits = {}
+    start = validation_start(len(y_train), validation_fraction)
+    parts = {
+        "train": (x_train[:start], y_train[:start]),
+        "val": (x_train[start:], y_train[start:]),
+        "test": (x_test, y_test),
+    }
+    splits: dict[str, dict[str, np.ndarray]] = {}
     for name, digits in SPLITS.items():
-        xs_train, ys_train = select_digits(x_train, y_train, digits)
-        xs_test, ys_test = select_digits(x_test, y_test, digits)
-        splits[name] = {"x_train": xs_train, "y_train": ys_train, "x_test": xs_test, "y_test": ys_test}
+        splits[name] = {}
+        for part, (x, y) in parts.items():
+            splits[name][f"x_{part}"], splits[name][f"y_{part}"] = select_digits(x, y, digits)
     return splits
 
 
@@ -120,11 +146,16 @@ def split_path(name: str, prepared_dir: Path = PREPARED_DIR) -> Path:
 
 @dataclass(frozen=True)
 class Split:
-    """One digit subset: images (N, 28, 28) uint8 and digit labels 0-9."""
+    """One digit subset: images (N, 28, 28) uint8 and digit labels 0-9.
+
+    Training stages train on `train` and watch `val`; only the evaluate stage reads `test`.
+    """
 
     name: str
     x_train: np.ndarray
     y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
 
@@ -135,14 +166,14 @@ def load_split(name: str, prepared_dir: Path = PREPARED_DIR) -> Split:
     if not path.is_file():
         raise DataError(f"{path}: missing; run `dvc repro prepare` first")
     arrays = read_npz(path)
-    for part in ("train", "test"):
+    for part in PARTS:
         x, y = arrays.get(f"x_{part}"), arrays.get(f"y_{part}")
         if x is None or y is None:
             raise DataError(f"{path}: no x_{part}/y_{part}; rerun `dvc repro prepare`")
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE or len(x) != len(y):
             raise DataError(f"{path}: x_{part} has shape {x.shape}, expected (N, 28, 28) with N = {len(y)}")
         if len(x) == 0:
-            raise DataError(f"{path}: the {part} set is empty; raise prepare.{part}_limit")
+            raise DataError(f"{path}: its {part} set is empty; raise prepare.train_limit / test_limit")
         if not np.isin(y, SPLITS[name]).all():
             raise DataError(f"{path}: y_{part} has labels outside {name}")
-    return Split(name, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
+    return Split(name, *(arrays[f"{xy}_{part}"] for part in PARTS for xy in ("x", "y")))

@@ -4,7 +4,8 @@ The metrics files every evaluated model gets (metrics/<model>.json):
 - "accuracy" and "loss" keyed by test set ("0-4", "5-9", "0-9" or "0-1"); the loss is
   the cross-entropy of the predicted class distribution, for every model whatever loss
   it was trained with, so that losses compare across models;
-- "per_class_accuracy" keyed "0".."9" for models that predict ten digits;
+- "per_class_accuracy" keyed by class index ("0".."9" for ten-digit models, "0", "1" for
+  the 0-vs-1 models): a class at 0 is a class the model lost;
 - "test_images" keyed by test set.
 Objects, never lists: `dvc metrics diff` skips lists.
 """
@@ -67,8 +68,7 @@ def digit_metrics(probabilities: np.ndarray, labels: np.ndarray, test_sets: tupl
         result["accuracy"][name] = accuracy(predicted[mask], labels[mask])
         result["loss"][name] = cross_entropy(probabilities[mask], labels[mask])
         result["test_images"][name] = int(mask.sum())
-    if probabilities.shape[1] == 10:
-        result["per_class_accuracy"] = per_class_accuracy(predicted, labels, 10)
+    result["per_class_accuracy"] = per_class_accuracy(predicted, labels, probabilities.shape[1])
     return result
 
 

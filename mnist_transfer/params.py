@@ -8,6 +8,7 @@ that names the key, the bad value and what is allowed.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,20 @@ PARAMS_FILE = Path("params.yaml")
 _FLOAT_STRING = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
+# Past these, TensorFlow's int32 step counters, NumPy's seeds and float32 arithmetic
+# refuse a value or silently turn it into garbage (an overflow, inf, or 0).
+INT32_MAX = 2**31 - 1
+SEED_MAX = 2**32 - 1  # numpy.random.seed and keras.utils.set_random_seed
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38  # the smallest normal float32: a value > 0 below it becomes 0
+
+
 @dataclass(frozen=True)
 class Int:
     """An integer in [low, high]; None allowed when `optional`."""
 
     low: int | None = None
-    high: int | None = None
+    high: int | None = INT32_MAX
     optional: bool = False
 
     def describe(self) -> str:
@@ -47,16 +56,20 @@ class Int:
 
 @dataclass(frozen=True)
 class Float:
-    """A number in [low, high) (or (low, ...) when `low_exclusive`)."""
+    """A finite number in [low, high) (or (low, high) when `low_exclusive`) that float32 can hold.
+
+    NaN and infinity are refused, and so are numbers float32 would turn into inf, or
+    (for a number that must be > 0) into 0: TensorFlow computes in float32.
+    """
 
     low: float | None = None
     high: float | None = None
     low_exclusive: bool = False
 
     def describe(self) -> str:
-        if self.low is not None and self.low_exclusive and self.high is None:
-            return f"a number > {self.low}"
-        return f"a number{_bounds(self.low, self.high, '<')}"
+        if self.low is not None and self.low_exclusive:
+            return f"a finite number > {self.low}" + ("" if self.high is None else f" and < {self.high}")
+        return f"a finite number{_bounds(self.low, self.high, '<')}"
 
     def check(self, value: Any) -> Any:
         if isinstance(value, str) and _FLOAT_STRING.match(value.strip()):
@@ -64,7 +77,9 @@ class Float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError
         value = float(value)
-        if self.low_exclusive and self.low is not None and value <= self.low:
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+            raise ValueError
+        if self.low_exclusive and self.low is not None and (value <= self.low or 0 < value < FLOAT32_TINY):
             raise ValueError
         _check_range(value, self.low, self.high, high_inclusive=False)
         return value
@@ -123,19 +138,19 @@ def _check_range(value: float, low: float | None, high: float | None, high_inclu
 BASE_CNN_LAYERS = 8
 
 OPTIMIZERS = ("adam", "sgd")
-LOSSES = ("crossentropy", "mse")
+LOSSES = ("crossentropy", "mse", "keras2_crossentropy")
 
 TRAINING = {
-    "seed": Int(low=0),
+    "seed": Int(low=0, high=SEED_MAX),
     "epochs": Int(low=1),
     "batch_size": Int(low=1),
-    "validation_split": Float(low=0.0, high=1.0),
     "optimizer": Choice(OPTIMIZERS),
     "learning_rate": Float(low=0.0, low_exclusive=True),
     "momentum": Float(low=0.0, high=1.0),
     "loss": Choice(LOSSES),
 }
-FROM_SCRATCH = {**TRAINING, "input_divisor": Float(low=0.0, low_exclusive=True)}
+# 255 / input_divisor must stay a finite float32.
+FROM_SCRATCH = {**TRAINING, "input_divisor": Float(low=1e-30, high=FLOAT32_MAX)}
 
 # Keras dtype policies for params `compute.precision`; `auto` picks one for the CPU (training.resolve_precision).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -146,7 +161,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "url": Text(r"(https?|file)://\S+", "an http(s):// or file:// URL"),
         "sha256": Text(r"[0-9a-f]{64}", "64 lowercase hex digits"),
     },
-    "prepare": {"train_limit": Int(low=1, optional=True), "test_limit": Int(low=1, optional=True)},
+    "prepare": {
+        "validation_fraction": Float(low=0.0, high=1.0, low_exclusive=True),
+        "train_limit": Int(low=1, optional=True),
+        "test_limit": Int(low=1, optional=True),
+    },
     "train_base": FROM_SCRATCH,
     "freeze_retrain": {
         **TRAINING,
@@ -157,12 +176,12 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "train_branch": TRAINING,
     "train_full": FROM_SCRATCH,
     "transfer_01": TRAINING,
-    # Learning 5-9 after 0-4, every strategy starting from models/base.keras.
+    # Learning 5-9 after 0-4 (branch and gaussian, the other two strategies, start from train_branch_base).
     "finetune": TRAINING,
     "lwf": {**TRAINING, "temperature": Float(low=0.0, low_exclusive=True), "weight": Float(low=0.0)},
     "ewc": {**TRAINING, "strength": Float(low=0.0), "fisher_samples": Int(low=1)},
     "replay": {
-        **{key: rule for key, rule in TRAINING.items() if key != "validation_split"},
+        **TRAINING,
         "buffer_size": Int(low=5),
         "replay_batch_size": Int(low=1),
     },

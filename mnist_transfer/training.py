@@ -18,6 +18,9 @@ import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from mnist_transfer import compute
+from mnist_transfer.data import Split
+from mnist_transfer.errors import StageError
 from mnist_transfer.models import freeze_trunk
 
 log = logging.getLogger(__name__)
@@ -31,41 +34,16 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-# CPU flags that mean native bfloat16 arithmetic (AVX512-BF16 dot products, AMX tiles).
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+def use_compute() -> str:
+    """Set the precision recorded in metrics/compute.json (the compute stage) for new layers; return it.
 
-
-def cpu_has_bfloat16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU computes bfloat16 natively (otherwise it is emulated, and slower)."""
-    try:
-        flags = set(cpuinfo.read_text().split())
-    except OSError:
-        return False
-    return any(flag in flags for flag in BF16_FLAGS)
-
-
-def resolve_precision(choice: str, has_bfloat16: bool | None = None) -> str:
-    """The Keras dtype policy for params `compute.precision`.
-
-    `auto` is mixed_bfloat16 where the CPU has bfloat16 instructions and float32
-    elsewhere: without them bfloat16 is emulated and about 3x slower than float32.
+    Every stage that runs TensorFlow calls this first: it refuses to run under other
+    library versions than the file records. Output layers are float32 whatever the
+    policy (see models.py), and a loaded model keeps the policy it was trained with.
     """
-    if choice != "auto":
-        return choice
-    if has_bfloat16 is None:
-        has_bfloat16 = cpu_has_bfloat16()
-    return "mixed_bfloat16" if has_bfloat16 else "float32"
-
-
-def set_precision(choice: str) -> str:
-    """Make new layers compute in `choice` (resolved when `auto`); return the policy name.
-
-    Output layers are float32 whatever the policy (see models.py), and a loaded model
-    keeps the policy it was trained with, so only stages that build layers need this.
-    """
-    policy = resolve_precision(choice)
+    policy = compute.load()["precision"]
     keras.mixed_precision.set_global_policy(policy)
-    log.info("precision: %s -> %s", choice, policy)
+    log.info("precision: %s (%s)", policy, compute.COMPUTE_PATH)
     return policy
 
 
@@ -75,10 +53,30 @@ def make_optimizer(params: dict[str, Any]) -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=params["learning_rate"], momentum=params["momentum"])
 
 
+class Keras2Crossentropy(keras.losses.Loss):
+    """Categorical cross-entropy as Keras 2 computed it on probabilities, as the notebooks ran.
+
+    Keras 2 clipped the probabilities to [1e-7, 1 - 1e-7] before the log, so wherever the
+    true class is below 1e-7 the gradient is zero. Keras 3 computes the loss from the
+    softmax's logits and has no such dead zone: for a model that has never seen the new
+    classes (all of them far below 1e-7) the two train very differently (README).
+    """
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        y_pred = y_pred / keras.ops.sum(y_pred, axis=-1, keepdims=True)
+        y_pred = keras.ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
+        return -keras.ops.sum(y_true * keras.ops.log(y_pred), axis=-1)
+
+
 def make_loss(name: str, output_units: int) -> keras.losses.Loss:
-    """`crossentropy` means binary for a single sigmoid unit, categorical otherwise."""
+    """`crossentropy` means binary for a single sigmoid unit, categorical otherwise.
+
+    `keras2_crossentropy` is the notebooks' Keras 2 categorical cross-entropy (softmax outputs only).
+    """
     if name == "mse":
         return keras.losses.MeanSquaredError()
+    if name == "keras2_crossentropy":
+        return Keras2Crossentropy(name="keras2_crossentropy")
     if output_units == 1:
         return keras.losses.BinaryCrossentropy()
     return keras.losses.CategoricalCrossentropy()
@@ -98,6 +96,11 @@ def targets(labels: np.ndarray, output_units: int, offset: int = 0) -> np.ndarra
 def images(x: np.ndarray) -> np.ndarray:
     """Raw (N, 28, 28) uint8 images as the models' (N, 28, 28, 1) float32 input."""
     return x.astype("float32")[..., None]
+
+
+def examples(split: Split, part: str, output_units: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One part ("train", "val") of a digit subset as (model inputs, training targets)."""
+    return images(getattr(split, f"x_{part}")), targets(getattr(split, f"y_{part}"), output_units, offset)
 
 
 class Throughput(keras.callbacks.Callback):
@@ -135,11 +138,27 @@ class Throughput(keras.callbacks.Callback):
         )
 
 
-def training_images(x: np.ndarray | keras.utils.PyDataset, validation_split: float) -> int | None:
-    """How many images one epoch trains on (Keras keeps the first ceil(n * (1 - split)))."""
-    if isinstance(x, keras.utils.PyDataset):
-        return None
-    return math.ceil(len(x) * (1.0 - validation_split))
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training with a one-line StageError as soon as the loss is NaN or infinite.
+
+    The error leaves fit() before anything is saved, so the stage writes no model and
+    no curves (unlike Keras' TerminateOnNaN, which ends training quietly).
+    """
+
+    def __init__(self, stage: str) -> None:
+        super().__init__()
+        self.stage, self.epoch = stage, 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            raise StageError(
+                f"{self.stage}: the training loss became {loss} (epoch {self.epoch + 1}, batch {batch + 1}); "
+                f"lower {self.stage}.learning_rate or check its other params; nothing was written"
+            )
 
 
 def fit(
@@ -148,22 +167,24 @@ def fit(
     y: np.ndarray | None,
     params: dict[str, Any],
     stage: str,
+    validation: tuple[np.ndarray, np.ndarray],
     loss: keras.losses.Loss | None = None,
     metrics: list | None = None,
 ) -> keras.Model:
     """Compile and fit `model` with a stage's training params; curves go to dvclive/<stage>/.
 
-    `x` is images (or features) with targets `y`, or a PyDataset of batches (y=None),
-    which brings its own batches and no validation split. `loss` and `metrics` replace
-    the params' loss and plain accuracy. Call seed_everything before building the model
-    so initial weights are seeded too.
+    `x` is images (or features) with targets `y`, or a PyDataset of batches (y=None)
+    that brings its own batches. `validation` is the held-out (inputs, targets) that
+    the validation curves are measured on (data.Split's validation images). `loss` and
+    `metrics` replace the params' loss and plain accuracy. Call seed_everything before
+    building the model so initial weights are seeded too.
     """
     model.compile(
         optimizer=make_optimizer(params),
         loss=loss or make_loss(params["loss"], model.output_shape[-1]),
         metrics=metrics or ["accuracy"],
     )
-    batches = {} if y is None else {"batch_size": params["batch_size"], "validation_split": params["validation_split"]}
+    batches = {} if y is None else {"batch_size": params["batch_size"]}
     # dvclive appends to its files epoch by epoch: log into a scratch folder and move it
     # into place only when training has finished, so no half-written curves survive.
     final, scratch = LIVE_DIR / stage, LIVE_DIR / f".{stage}.partial"
@@ -171,10 +192,12 @@ def fit(
     try:
         live = Live(dir=str(scratch), save_dvc_exp=False, dvcyaml=None, report=None)
         log.info("%s: fitting %s for %d epochs", stage, model.name, params["epochs"])
-        throughput = Throughput(stage, training_images(x, batches.get("validation_split", 0.0)))
-        model.fit(
-            x, y, epochs=params["epochs"], callbacks=[DVCLiveCallback(live=live), throughput], verbose=2, **batches
-        )
+        callbacks = [
+            StopOnNonFinite(stage),
+            DVCLiveCallback(live=live),
+            Throughput(stage, None if y is None else len(x)),
+        ]
+        model.fit(x, y, epochs=params["epochs"], validation_data=validation, callbacks=callbacks, verbose=2, **batches)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(scratch, final)
     finally:
@@ -186,18 +209,21 @@ def fit_head_on_frozen_trunk(
     model: keras.Model,
     trunk: list[str],
     head: list[str],
-    x: np.ndarray,
-    y: np.ndarray,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
     params: dict[str, Any],
     stage: str,
 ) -> keras.Model:
-    """Train the `head` layers of `model` on raw images `x` with its `trunk` layers frozen.
+    """Train the `head` layers of `model` on (images, targets) with its `trunk` layers frozen.
 
     The frozen trunk runs once over the images, not once per epoch: the head is fitted on
     the features it computed (models.freeze_trunk), which gives the same updates as
     fitting `model` with the trunk frozen, as no trunk layer has dropout or batch statistics.
     """
     trunk_model, head_model = freeze_trunk(model, trunk, head)
-    features = trunk_model.predict(images(x), batch_size=1024, verbose=0)
-    fit(head_model, features, y, params, stage)
+
+    def features(x: np.ndarray) -> np.ndarray:
+        return trunk_model.predict(x, batch_size=1024, verbose=0)
+
+    fit(head_model, features(train[0]), train[1], params, stage, (features(validation[0]), validation[1]))
     return model

@@ -18,6 +18,7 @@ def main() -> None:
     from mnist_transfer.models import load_model
 
     digits = load_split("5-9")
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = load_model("models/base.keras")
     fisher = read_npz("models/fisher.npz")
@@ -25,7 +26,8 @@ def main() -> None:
     if missing:
         raise DataError(f"models/fisher.npz has no Fisher values for {missing}; rerun `dvc repro fisher`")
     add_ewc_penalty(model, [fisher[w.path] for w in model.trainable_variables], params["strength"])
-    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "ewc")
+    train, val = (training.examples(digits, part, 10) for part in ("train", "val"))
+    training.fit(model, *train, params, "ewc", validation=val)
     save_model(model, "models/ewc.keras")
 
 

@@ -25,9 +25,11 @@ def main() -> None:
     from mnist_transfer.models import load_model
 
     digits = load_split(TRAINING_SET[name])
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = load_model("models/base.keras")
-    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, name)
+    train, val = (training.examples(digits, part, 10) for part in ("train", "val"))
+    training.fit(model, *train, params, name, validation=val)
     save_model(model, f"models/{name}.keras")
 
 

@@ -17,6 +17,7 @@ def main() -> None:
     from mnist_transfer.models import load_model
 
     digits = load_split("0-4")
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = load_model("models/base.keras")
     chosen = balanced_buffer(digits.y_train, min(params["fisher_samples"], len(digits.y_train)), params["seed"])

@@ -17,15 +17,14 @@ def main() -> None:
     from mnist_transfer.models import add_dense_l2, body_layers, load_model
 
     digits = load_split("5-9")
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = load_model("models/base.keras")
     add_dense_l2(model, params["l2"])
     names = [layer.name for layer in body_layers(model)]
     frozen = params["frozen_layers"]
-    targets = training.targets(digits.y_train, 10)
-    training.fit_head_on_frozen_trunk(
-        model, names[:frozen], names[frozen:], digits.x_train, targets, params, "freeze_retrain"
-    )
+    train, val = (training.examples(digits, part, 10) for part in ("train", "val"))
+    training.fit_head_on_frozen_trunk(model, names[:frozen], names[frozen:], train, val, params, "freeze_retrain")
     save_model(model, "models/freeze.keras")
 
 

@@ -25,6 +25,7 @@ def main() -> None:
     from mnist_transfer.data import SPLITS, load_split
     from mnist_transfer.models import GaussianClassifier, load_model
 
+    training.use_compute()
     source = load_model(f"models/{params['feature_model']}.keras")
     extractor = keras.Model(source.input, source.get_layer(FEATURE_LAYER[params["feature_model"]]).output)
     for layer in extractor.layers:

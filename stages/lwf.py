@@ -20,13 +20,19 @@ def main() -> None:
     from mnist_transfer.models import load_model
 
     digits = load_split("5-9")
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = load_model("models/base.keras")
-    x = training.images(digits.x_train)
-    old_outputs = model.predict(x, batch_size=1024, verbose=0)[:, :5]
-    packed = np.concatenate([training.targets(digits.y_train, 10), old_outputs], axis=1)
+
+    def distillation_examples(part: str) -> tuple[np.ndarray, np.ndarray]:
+        """Images and packed targets: one-hot labels, then the base model's 0-4 outputs."""
+        images, labels = training.examples(digits, part, 10)
+        old_outputs = model.predict(images, batch_size=1024, verbose=0)[:, :5]
+        return images, np.concatenate([labels, old_outputs], axis=1)
+
+    train, val = distillation_examples("train"), distillation_examples("val")
     loss = DistillationLoss(params["temperature"], params["weight"])
-    training.fit(model, x, packed, params, "lwf", loss=loss, metrics=[label_accuracy])
+    training.fit(model, *train, params, "lwf", validation=val, loss=loss, metrics=[label_accuracy])
     save_model(model, "models/lwf.keras")
 
 

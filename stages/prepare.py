@@ -1,14 +1,16 @@
-"""Stage prepare: split MNIST into digit subsets 0-4, 5-9, 0-1 and 0-9 (train and test).
+"""Stage prepare: split MNIST into digit subsets 0-4, 5-9, 0-1 and 0-9 (train, validation, test).
 
 Writes data/prepared/<subset>.npz with raw uint8 images and digit labels; each training
-stage scales its own inputs. `prepare.train_limit` / `test_limit` keep only the first
-N images of each set (small profiles for tests); null keeps all.
+stage scales its own inputs. The validation images are the last
+`prepare.validation_fraction` of MNIST's training images, held out of every subset's
+training part. `prepare.train_limit` / `test_limit` keep only the first N images of each
+set (small profiles for tests); null keeps all.
 """
 
 import logging
 
 from mnist_transfer.artifacts import save_npz
-from mnist_transfer.data import RAW_PATH, make_splits, read_npz, split_path, validate_mnist
+from mnist_transfer.data import PARTS, RAW_PATH, make_splits, read_npz, split_path, validate_mnist
 from mnist_transfer.errors import run_stage
 from mnist_transfer.params import load_params
 
@@ -19,9 +21,11 @@ def main() -> None:
     params = load_params()["prepare"]
     arrays = read_npz(RAW_PATH)
     validate_mnist(arrays, str(RAW_PATH))
-    for name, split in make_splits(arrays, params["train_limit"], params["test_limit"]).items():
+    splits = make_splits(arrays, params["validation_fraction"], params["train_limit"], params["test_limit"])
+    for name, split in splits.items():
         save_npz(split_path(name), split)
-        log.info("%s: %d train, %d test images", name, len(split["y_train"]), len(split["y_test"]))
+        counts = ", ".join(f"{len(split[f'y_{part}'])} {part}" for part in PARTS)
+        log.info("%s: %s images", name, counts)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def main() -> None:
         raise DataError(
             f"replay.buffer_size = {params['buffer_size']} is more than the {len(old.y_train)} 0-4 training images"
         )
+    training.use_compute()
     training.seed_everything(params["seed"])
     stored = balanced_buffer(old.y_train, params["buffer_size"], params["seed"])
     batches = ReplayBatches(
@@ -31,7 +32,8 @@ def main() -> None:
         seed=params["seed"],
     )
     model = load_model("models/base.keras")
-    training.fit(model, batches, None, params, "replay")
+    val = training.examples(new, "val", 10)  # 5-9 only: the buffer is all it may keep of 0-4
+    training.fit(model, batches, None, params, "replay", validation=val)
     save_model(model, "models/replay.keras")
 
 

@@ -1,7 +1,8 @@
 """Stage report: every model's committed metrics beside the notebooks' printed numbers.
 
 Reads metrics/*.json and metrics/incremental/*.json and writes metrics/report.md (two
-Markdown tables that the README shows) and plots/incremental_accuracy.csv (0-9 accuracy
+Markdown tables that the README shows, each with the validation accuracy that choices are
+made on beside the test accuracy) and plots/incremental_accuracy.csv (0-9 accuracy
 per strategy, a bar chart in `dvc plots show`). The notebooks' numbers are those in
 ../shared/seeds/README.md.
 """
@@ -69,6 +70,7 @@ def incremental_table(params: dict) -> pd.DataFrame:
         rows[strategy] = {
             "stored 0-4 images": str(stored_images(strategy, params)),
             **{f"accuracy {s}": cell(metrics["accuracy"][s], notebook.get(s)) for s in ("0-4", "5-9", "0-9")},
+            "validation 0-9": f"{metrics['validation_accuracy']['0-9']:.4f}",
             "average accuracy": f"{metrics['average_accuracy']:.4f}",
             "BWT": f"{metrics['bwt']:+.4f}",
             "forgetting": f"{metrics['forgetting']:.4f}",
@@ -97,9 +99,13 @@ def main() -> None:
     params = load_params()
     rows = {}
     for label, name, key, notebook in ROWS:
-        ours = read_metrics(name)[key]
+        metrics = read_metrics(name)
+        ours = metrics[key]
+        validation = metrics["validation_accuracy"] if key == "accuracy" else {}
+        widest = "0-1" if "0-1" in validation else "0-9"
         rows[label] = [cell(ours.get(test_set), notebook.get(test_set)) for test_set in TEST_SETS]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=TEST_SETS)
+        rows[label].append(cell(validation.get(widest), None))
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=[*TEST_SETS, "validation 0-9 (0-1)"])
     table.index.name = "experiment: test accuracy, ours (notebook)"
     incremental = incremental_table(params)
     write_text("metrics/report.md", markdown(table) + "\n" + markdown(incremental))

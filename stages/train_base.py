@@ -5,8 +5,7 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    all_params = load_params()
-    params = all_params["train_base"]
+    params = load_params()["train_base"]
     # TensorFlow is imported only once the params are known to be valid.
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
@@ -14,10 +13,11 @@ def main() -> None:
     from mnist_transfer.models import build_base_cnn
 
     digits = load_split("0-4")
-    training.set_precision(all_params["compute"]["precision"])
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = build_base_cnn(params["input_divisor"])
-    training.fit(model, training.images(digits.x_train), training.targets(digits.y_train, 10), params, "train_base")
+    train, val = (training.examples(digits, part, 10) for part in ("train", "val"))
+    training.fit(model, *train, params, "train_base", validation=val)
     save_model(model, "models/base.keras")
 
 

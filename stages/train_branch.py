@@ -10,15 +10,14 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    all_params = load_params()
-    params = all_params["train_branch"]
+    params = load_params()["train_branch"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import body_layers, grow_branch, load_model
 
     digits = load_split("5-9")
-    training.set_precision(all_params["compute"]["precision"])
+    training.use_compute()
     training.seed_everything(params["seed"])
     base = load_model("models/branch_base.keras")
     model = grow_branch(base)
@@ -27,8 +26,8 @@ def main() -> None:
     names = [layer.name for layer in body_layers(model)]
     trunk_names = names[: names.index("flatten_1") + 1]
     head_names = [name for name in names if name.startswith("branch_2_")]
-    targets = training.targets(digits.y_train, 5, offset=5)
-    training.fit_head_on_frozen_trunk(model, trunk_names, head_names, digits.x_train, targets, params, "train_branch")
+    train, val = (training.examples(digits, part, 5, offset=5) for part in ("train", "val"))
+    training.fit_head_on_frozen_trunk(model, trunk_names, head_names, train, val, params, "train_branch")
     save_model(model, "models/branch.keras")
 
 

@@ -8,20 +8,18 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    all_params = load_params()
-    params = all_params["train_branch_base"]
+    params = load_params()["train_branch_base"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import build_branch_cnn
 
     digits = load_split("0-4")
-    training.set_precision(all_params["compute"]["precision"])
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = build_branch_cnn(params["input_divisor"])
-    training.fit(
-        model, training.images(digits.x_train), training.targets(digits.y_train, 5), params, "train_branch_base"
-    )
+    train, val = (training.examples(digits, part, 5) for part in ("train", "val"))
+    training.fit(model, *train, params, "train_branch_base", validation=val)
     save_model(model, "models/branch_base.keras")
 
 

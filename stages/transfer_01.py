@@ -17,22 +17,21 @@ def main() -> None:
     if len(sys.argv) != 2 or sys.argv[1] not in HEADS:
         raise StageError(f"usage: python -m stages.transfer_01 {{{'|'.join(HEADS)}}}")
     head_name = sys.argv[1]
-    all_params = load_params()
-    params = all_params["transfer_01"]
+    params = load_params()["transfer_01"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import body_layers, load_model, rehead_full_cnn
 
     digits = load_split("0-1")
-    training.set_precision(all_params["compute"]["precision"])
+    training.use_compute()
     training.seed_everything(params["seed"])
     model = rehead_full_cnn(load_model("models/full.keras"), HEADS[head_name])
     names = [layer.name for layer in body_layers(model)]
     split = names.index("flatten_1") + 1
-    targets = training.targets(digits.y_train, HEADS[head_name])
+    train, val = (training.examples(digits, part, HEADS[head_name]) for part in ("train", "val"))
     training.fit_head_on_frozen_trunk(
-        model, names[:split], names[split:], digits.x_train, targets, params, f"transfer_01_{head_name}"
+        model, names[:split], names[split:], train, val, params, f"transfer_01_{head_name}"
     )
     save_model(model, f"models/transfer_01_{head_name}.keras")
 

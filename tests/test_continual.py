@@ -122,6 +122,7 @@ def test_replay_stage_refuses_buffer_larger_than_data(tmp_path: Path) -> None:
         y = np.array(digits * 4, np.uint8)
         save_npz(split_path(name, tmp_path / "data" / "prepared"), {
             "x_train": np.zeros((20, 28, 28), np.uint8), "y_train": y,
+            "x_val": np.zeros((5, 28, 28), np.uint8), "y_val": y[:5],
             "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": y[:5],
         })  # fmt: skip
     result = subprocess.run(

@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from mnist_transfer.artifacts import save_npz
-from mnist_transfer.data import SPLITS, load_split, make_splits, read_npz, select_digits, split_path, validate_mnist
+from mnist_transfer.data import (
+    SPLITS,
+    load_split,
+    make_splits,
+    read_npz,
+    select_digits,
+    split_path,
+    validate_mnist,
+    validation_start,
+)
 from mnist_transfer.errors import DataError
 
 from .conftest import ROOT
@@ -62,13 +71,10 @@ def test_select_digits_keeps_order_and_labels() -> None:
 
 
 def test_make_splits_counts(fake_mnist: dict) -> None:
-    splits = make_splits(fake_mnist)
-    assert {name: len(s["y_train"]) for name, s in splits.items()} == {
-        "0-4": 30596,
-        "5-9": 29404,
-        "0-1": 12665,
-        "0-9": 60000,
-    }
+    splits = make_splits(fake_mnist, validation_fraction=0.25)
+    train = {name: len(s["y_train"]) + len(s["y_val"]) for name, s in splits.items()}
+    assert train == {"0-4": 30596, "5-9": 29404, "0-1": 12665, "0-9": 60000}
+    assert len(splits["0-9"]["y_val"]) == 15000  # the last quarter of MNIST's training images
     assert {name: len(s["y_test"]) for name, s in splits.items()} == {
         "0-4": 5139,
         "5-9": 4861,
@@ -76,15 +82,27 @@ def test_make_splits_counts(fake_mnist: dict) -> None:
         "0-9": 10000,
     }
     for name, split in splits.items():
-        assert set(np.unique(split["y_train"])) == set(SPLITS[name])
+        for part in ("train", "val", "test"):
+            assert set(np.unique(split[f"y_{part}"])) <= set(SPLITS[name])
+
+
+def test_validation_images_are_the_last_training_images_in_every_subset(fake_mnist: dict) -> None:
+    """The same held-out images everywhere: a 0-9 model is never trained on a 0-4 model's validation images."""
+    splits = make_splits(fake_mnist, validation_fraction=0.25)
+    np.testing.assert_array_equal(splits["0-9"]["x_val"], fake_mnist["x_train"][45000:])
+    np.testing.assert_array_equal(splits["0-9"]["x_train"], fake_mnist["x_train"][:45000])
+    low, high = fake_mnist["y_train"][45000:] < 5, fake_mnist["y_train"][45000:] >= 5
+    np.testing.assert_array_equal(splits["0-4"]["x_val"], fake_mnist["x_train"][45000:][low])
+    np.testing.assert_array_equal(splits["5-9"]["x_val"], fake_mnist["x_train"][45000:][high])
+    assert validation_start(10, 0.25) == 8  # as Keras' validation_split: train on the first ceil(7.5)
 
 
 def test_make_splits_limits_take_first_images(fake_mnist: dict) -> None:
-    splits = make_splits(fake_mnist, train_limit=100, test_limit=50)
-    assert len(splits["0-9"]["y_train"]) == 100
+    splits = make_splits(fake_mnist, validation_fraction=0.2, train_limit=100, test_limit=50)
+    assert len(splits["0-9"]["y_train"]) == 80 and len(splits["0-9"]["y_val"]) == 20
     assert len(splits["0-9"]["y_test"]) == 50
-    np.testing.assert_array_equal(splits["0-9"]["x_train"], fake_mnist["x_train"][:100])
-    assert len(splits["0-4"]["y_train"]) + len(splits["5-9"]["y_train"]) == 100
+    np.testing.assert_array_equal(splits["0-9"]["x_train"], fake_mnist["x_train"][:80])
+    assert len(splits["0-4"]["y_train"]) + len(splits["5-9"]["y_train"]) == 80
 
 
 def test_load_split_refuses_empty_set(tmp_path: Path) -> None:
@@ -94,11 +112,13 @@ def test_load_split_refuses_empty_set(tmp_path: Path) -> None:
         {
             "x_train": np.zeros((3, 28, 28), np.uint8),
             "y_train": np.array([0, 1, 1], np.uint8),
+            "x_val": np.zeros((1, 28, 28), np.uint8),
+            "y_val": np.array([1], np.uint8),
             "x_test": empty,
             "y_test": np.zeros(0, np.uint8),
         },
     )
-    with pytest.raises(DataError, match=r"the test set is empty; raise prepare\.test_limit"):
+    with pytest.raises(DataError, match=r"its test set is empty; raise prepare\.train_limit / test_limit"):
         load_split("0-1", tmp_path)
 
 

@@ -58,11 +58,11 @@ def test_digit_metrics_schema_and_subsets() -> None:
     assert all(isinstance(v, float) for group in ("accuracy", "loss") for v in result[group].values())
 
 
-def test_two_class_metrics_have_no_per_class_digits() -> None:
-    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
-    result = digit_metrics(probs, np.array([0, 1]), ("0-1",))
-    assert result["accuracy"] == {"0-1": 1.0}
-    assert "per_class_accuracy" not in result
+def test_two_class_metrics_show_a_lost_class() -> None:
+    probs = np.array([[0.9, 0.1], [0.7, 0.3], [0.6, 0.4]])  # always 0: class 1 is lost
+    result = digit_metrics(probs, np.array([0, 1, 1]), ("0-1",))
+    assert result["accuracy"] == {"0-1": 1 / 3}
+    assert result["per_class_accuracy"] == {"0": 1.0, "1": 0.0}
 
 
 def test_head_accuracy_scores_each_head_on_its_half() -> None:

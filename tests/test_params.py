@@ -42,22 +42,34 @@ BAD = [
     # (group, key, value, words the message must contain)
     ("train_base", "epoch", 10, ["unknown key 'train_base.epoch'", "did you mean 'train_base.epochs'"]),
     ("train_base", "epochs", _DELETE, ["missing key train_base.epochs", "integer"]),
-    ("train_base", "epochs", "ten", ["train_base.epochs", "'ten'", "an integer >= 1"]),
-    ("train_base", "epochs", 0, ["train_base.epochs", "an integer >= 1"]),
+    ("train_base", "epochs", "ten", ["train_base.epochs", "'ten'", "an integer in [1, 2147483647]"]),
+    ("train_base", "epochs", 0, ["train_base.epochs", "an integer in [1, 2147483647]"]),
+    ("train_base", "epochs", 2**31, ["train_base.epochs", "[1, 2147483647]"]),
+    ("train_base", "seed", 2**32, ["train_base.seed", "[0, 4294967295]"]),
     ("train_base", "epochs", 2.5, ["train_base.epochs", "integer"]),
     ("train_base", "epochs", True, ["train_base.epochs", "integer"]),
-    ("train_base", "batch_size", 0, ["train_base.batch_size", ">= 1"]),
-    ("freeze_retrain", "learning_rate", "fast", ["freeze_retrain.learning_rate", "'fast'", "a number > 0"]),
+    ("train_base", "batch_size", 0, ["train_base.batch_size", "[1, "]),
+    ("freeze_retrain", "learning_rate", "fast", ["freeze_retrain.learning_rate", "'fast'", "a finite number > 0"]),
     ("freeze_retrain", "learning_rate", 0, ["freeze_retrain.learning_rate", "> 0"]),
     ("freeze_retrain", "learning_rate", -1e-3, ["freeze_retrain.learning_rate", "> 0"]),
-    ("train_base", "validation_split", 1.0, ["train_base.validation_split", "[0.0, 1.0)"]),
-    ("train_base", "validation_split", -0.1, ["train_base.validation_split", "[0.0, 1.0)"]),
+    ("freeze_retrain", "learning_rate", float("nan"), ["freeze_retrain.learning_rate", "nan", "a finite number > 0"]),
+    ("freeze_retrain", "learning_rate", float("inf"), ["freeze_retrain.learning_rate", "inf", "finite"]),
+    ("freeze_retrain", "learning_rate", "1e39", ["freeze_retrain.learning_rate", "finite"]),  # inf in float32
+    ("freeze_retrain", "learning_rate", 1e-40, ["freeze_retrain.learning_rate", "> 0"]),  # 0 in float32
+    ("freeze_retrain", "l2", float("nan"), ["freeze_retrain.l2", "finite"]),
+    ("freeze_retrain", "momentum", float("nan"), ["freeze_retrain.momentum", "finite"]),
+    ("lwf", "temperature", float("-inf"), ["lwf.temperature", "finite"]),
+    ("ewc", "strength", float("inf"), ["ewc.strength", "finite"]),
+    ("gaussian", "shrinkage", float("nan"), ["gaussian.shrinkage", "finite"]),
+    ("prepare", "validation_fraction", 0.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
+    ("prepare", "validation_fraction", 1.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
+    ("train_full", "input_divisor", 1e-38, ["train_full.input_divisor", "finite"]),  # 255 / it is inf
     ("freeze_retrain", "frozen_layers", 8, ["freeze_retrain.frozen_layers", "[0, 7]"]),
     ("freeze_retrain", "frozen_layers", 99, ["freeze_retrain.frozen_layers", "[0, 7]"]),
     ("train_base", "optimizer", "adamw", ["train_base.optimizer", "one of adam, sgd"]),
-    ("transfer_01", "loss", "hinge", ["transfer_01.loss", "one of crossentropy, mse"]),
-    ("train_full", "input_divisor", 0, ["train_full.input_divisor", "> 0"]),
-    ("prepare", "train_limit", 0, ["prepare.train_limit", ">= 1"]),
+    ("transfer_01", "loss", "hinge", ["transfer_01.loss", "one of crossentropy, mse, keras2_crossentropy"]),
+    ("train_full", "input_divisor", 0, ["train_full.input_divisor", "[1e-30, "]),
+    ("prepare", "train_limit", 0, ["prepare.train_limit", "[1, "]),
     ("dataset", "sha256", "abc", ["dataset.sha256", "64 lowercase hex"]),
     ("compute", "precision", "bf16", ["compute.precision", "one of auto, float32, mixed_bfloat16, mixed_float16"]),
 ]
@@ -114,9 +126,13 @@ def test_stage_exits_with_one_line_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml"]  # .dvc: the stage lock only
 
 
-@pytest.mark.parametrize("stage", ["dataset", "prepare", "train_base", "freeze_retrain", "evaluate", "replay"])
+@pytest.mark.parametrize(
+    "stage", ["compute", "dataset", "prepare", "train_base", "freeze_retrain", "evaluate", "replay"]
+)
 def test_every_stage_validates_params_first(tmp_path: Path, committed: dict, stage: str) -> None:
     result = run_stage(tmp_path, stage, with_change(committed, "train_base", "epochs", "ten"))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == ["error: params.yaml: train_base.epochs = 'ten' is not allowed; expected an integer >= 1"]
+    assert lines == [
+        "error: params.yaml: train_base.epochs = 'ten' is not allowed; expected an integer in [1, 2147483647]"
+    ]

@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_transfer.training import resolve_precision
+from mnist_transfer import compute
 
 from .conftest import ROOT, mnist_path
 
 pytestmark = pytest.mark.integration
 
-PROJECT = ["dvc.yaml", "params.yaml", "stages", "mnist_transfer", ".dvc/config", ".dvcignore"]
+PROJECT = ["dvc.yaml", "params.yaml", "stages", "mnist_transfer", "seeds/dvc.yaml", ".dvc/config", ".dvcignore"]
 METRICS = ["base", "freeze", "branch", "full", "transfer_01_softmax", "transfer_01_sigmoid"]
 STRATEGIES = ["finetune", "freeze", "lwf", "ewc", "replay", "joint", "branch", "gaussian"]
 
@@ -56,7 +56,15 @@ def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
 
 
 def stages_run(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    """The stages a dvc command ran, less `compute`, which reads the machine on every run."""
+    return set(re.findall(r"Running stage '([^']+)'", output)) - {"compute"}
+
+
+def status(workspace: Path) -> dict:
+    """`dvc status` of the main pipeline, less `compute`'s standing "always changed"."""
+    changed = json.loads(dvc("status", "--json", "dvc.yaml", cwd=workspace).stdout)
+    assert changed.pop("compute", ["always changed"]) == ["always changed"]
+    return changed
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +96,17 @@ def test_repro_writes_every_metrics_file(workspace: Path) -> None:
         assert sorted(metrics["accuracy"]) == sorted(sets)
         assert sorted(metrics["loss"]) == sorted(sets)
         assert all(0.0 <= value <= 1.0 for value in metrics["accuracy"].values())
-        if not name.startswith("transfer_01"):
-            assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
+        classes = ["0", "1"] if name.startswith("transfer_01") else [str(d) for d in range(10)]
+        assert sorted(metrics["per_class_accuracy"]) == classes
         assert (workspace / "plots" / "confusion" / f"{name}.csv").read_text().startswith("actual,predicted\n")
-    policy = resolve_precision("auto")  # float32 here, mixed_bfloat16 on a CPU with bfloat16 instructions
+    # float32, or mixed_bfloat16 on a CPU with AMX: what the compute stage recorded
+    policy = compute.describe("auto")["precision"]
+    assert json.loads((workspace / "metrics" / "compute.json").read_text()) == compute.describe("auto")
     for name in METRICS:
-        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["precision"] == policy
+        metrics = json.loads((workspace / "metrics" / f"{name}.json").read_text())
+        assert metrics["precision"] == policy
+        assert sorted(metrics["validation_accuracy"]) == sorted(metrics["accuracy"])
+        assert all(0.0 <= value <= 1.0 for value in metrics["validation_accuracy"].values())
     branch = json.loads((workspace / "metrics" / "branch.json").read_text())
     assert sorted(branch["head_accuracy"]) == ["0-4", "5-9"]
     # the base model never saw 5-9: it cannot get any of them right
@@ -108,8 +121,24 @@ def test_repro_writes_every_metrics_file(workspace: Path) -> None:
 
 
 def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
-    assert json.loads(dvc("status", "--json", cwd=workspace).stdout) == {}
-    assert stages_run(dvc("repro", cwd=workspace).stdout) == set()
+    assert status(workspace) == {}
+    result = dvc("repro", cwd=workspace)
+    assert "Running stage 'compute'" in result.stdout  # it always reads the machine...
+    assert stages_run(result.stdout) == set()  # ...and, finding it the same, nothing else runs
+    assert run(["git", "status", "--porcelain"], workspace).stdout == ""
+
+
+def test_prepared_splits_hold_out_validation_images(workspace: Path) -> None:
+    """Validation images are the last quarter of the training images, in every subset alike; never trained on."""
+    from mnist_transfer.data import load_split
+
+    splits = {name: load_split(name, workspace / "data" / "prepared") for name in ("0-4", "5-9", "0-9", "0-1")}
+    assert len(splits["0-9"].y_train) == 1500 and len(splits["0-9"].y_val) == 500  # 2000 images, 25% held out
+    for part in ("train", "val"):
+        halves = [getattr(splits[name], f"x_{part}") for name in ("0-4", "5-9")]
+        assert sum(len(x) for x in halves) == len(getattr(splits["0-9"], f"x_{part}"))
+    training_bytes = {image.tobytes() for image in splits["0-9"].x_train}
+    assert not any(image.tobytes() in training_bytes for image in splits["0-9"].x_val)
 
 
 def test_forced_repro_reproduces_every_hash(workspace: Path) -> None:
@@ -152,27 +181,44 @@ def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path)
     dvc("checkout", "--force", cwd=workspace)
 
 
-def test_precision_experiment_reruns_the_layer_building_stages(workspace: Path) -> None:
-    """compute.precision reaches every stage that builds layers; the metrics record the policy used."""
-    targets = ["evaluate@base", "evaluate@branch", "evaluate@transfer_01_sigmoid", "evaluate_incremental@gaussian"]
-    result = dvc("exp", "run", "-S", "compute.precision=mixed_bfloat16", *targets, cwd=workspace)
-    assert stages_run(result.stdout) == {
-        "train_base",
-        "train_branch_base",
-        "train_branch",
-        "train_full",
-        "transfer_01@sigmoid",
-        "gaussian",
-        *targets,
-    }
-    for name in ("base", "branch", "transfer_01_sigmoid", "incremental/gaussian"):
-        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["precision"] == "mixed_bfloat16"
-    float32 = json.loads(run(["git", "show", "HEAD:metrics/base.json"], workspace).stdout)["accuracy"]["0-4"]
-    mixed = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["0-4"]
-    assert abs(mixed - float32) < 0.1  # one epoch on 2000 images: a loose bound that catches a broken policy
+def test_precision_experiment_reruns_the_tensorflow_stages(workspace: Path) -> None:
+    """Forcing the precision `auto` did not pick reruns the layer-building stages and what is downstream of them.
+
+    Every stage but dataset, prepare and report runs TensorFlow and so depends on
+    metrics/compute.json; all of them sit downstream of a layer-building stage anyway.
+    """
+    other = "float32" if compute.describe("auto")["precision"] == "mixed_bfloat16" else "mixed_bfloat16"
+    every_stage = set(dvc("stage", "list", "--name-only", cwd=workspace).stdout.split()) - {"compute"}
+    result = dvc("exp", "run", "-S", f"compute.precision={other}", cwd=workspace)
+    assert stages_run(result.stdout) == every_stage - {"dataset", "prepare"}
+    assert json.loads((workspace / "metrics" / "compute.json").read_text())["precision"] == other
+    for name in ("base", "branch", "transfer_01_sigmoid", "incremental/gaussian", "incremental/replay"):
+        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["precision"] == other
+    before = json.loads(run(["git", "show", "HEAD:metrics/base.json"], workspace).stdout)["accuracy"]["0-4"]
+    after = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["0-4"]
+    assert abs(after - before) < 0.1  # one epoch on 2000 images: a loose bound that catches a broken policy
     dvc("exp", "remove", "--all", cwd=workspace, check=False)
     run(["git", "checkout", "--", "."], workspace)
     dvc("checkout", "--force", cwd=workspace)
+
+
+def test_seed_study_runs_every_seed_and_summarises(workspace: Path) -> None:
+    """`dvc repro seeds/dvc.yaml`: five whole pipelines, seed 0 restored from the run-cache, one summary."""
+    result = dvc("repro", "seeds/dvc.yaml", cwd=workspace)
+    expected = {f"seeds/dvc.yaml:seed_run@{seed}" for seed in range(5)} | {"seeds/dvc.yaml:seeds"}
+    assert stages_run(result.stdout) == expected
+    runs = [json.loads((workspace / "seeds" / "runs" / f"{seed}.json").read_text()) for seed in range(5)]
+    # seed 0 is the default run: the same numbers as the workspace's own metrics
+    assert runs[0]["metrics"]["full"] == json.loads((workspace / "metrics" / "full.json").read_text())
+    assert len({json.dumps(run["metrics"]["base"]["per_class_accuracy"]) for run in runs}) > 1  # seeds differ
+    summary = json.loads((workspace / "metrics" / "seeds.json").read_text())
+    assert summary["seeds"] == [0, 1, 2, 3, 4]
+    base = summary["results"]["base 0-4"]["test_accuracy"]
+    values = [run["metrics"]["base"]["accuracy"]["0-4"] for run in runs]
+    assert base["min"] == min(values) and base["max"] == max(values)
+    assert (workspace / "metrics" / "seeds.md").read_text().startswith("| seeds 0, 1, 2, 3, 4 |")
+    assert stages_run(dvc("repro", "seeds/dvc.yaml", cwd=workspace).stdout) == set()  # cached now
+    assert stages_run(dvc("repro", cwd=workspace).stdout) == set()  # and the default pipeline never runs it
 
 
 def test_interrupted_stage_leaves_nothing_and_reruns(workspace: Path) -> None:
@@ -209,4 +255,4 @@ def test_interrupted_stage_leaves_nothing_and_reruns(workspace: Path) -> None:
     result = dvc("repro", "--force", "--single-item", "train_base", cwd=workspace)  # and the stage reruns cleanly
     assert stages_run(result.stdout) == {"train_base"}
     assert model.read_bytes() == original
-    assert json.loads(dvc("status", "--json", cwd=workspace).stdout) == {}
+    assert status(workspace) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from mnist_transfer import training
 from mnist_transfer.artifacts import save_model
+from mnist_transfer.errors import StageError
 from mnist_transfer.models import (
     build_base_cnn,
     build_branch_cnn,
@@ -29,31 +31,6 @@ def mixed_bfloat16():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     yield
     keras.mixed_precision.set_global_policy("float32")
-
-
-@pytest.mark.parametrize(
-    ("choice", "has_bfloat16", "policy"),
-    [
-        ("auto", True, "mixed_bfloat16"),
-        ("auto", False, "float32"),
-        ("float32", True, "float32"),
-        ("mixed_bfloat16", False, "mixed_bfloat16"),
-        ("mixed_float16", False, "mixed_float16"),
-    ],
-)
-def test_resolve_precision(choice: str, has_bfloat16: bool, policy: str) -> None:
-    assert training.resolve_precision(choice, has_bfloat16) == policy
-
-
-def test_cpu_has_bfloat16_reads_the_flags(tmp_path: Path) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_vnni\n")
-    assert not training.cpu_has_bfloat16(cpuinfo)
-    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 avx512_vnni\n")
-    assert training.cpu_has_bfloat16(cpuinfo)
-    cpuinfo.write_text("flags\t\t: fpu amx_bf16 amx_tile\n")
-    assert training.cpu_has_bfloat16(cpuinfo)
-    assert not training.cpu_has_bfloat16(tmp_path / "missing")
 
 
 def test_float32_is_the_default_policy() -> None:
@@ -97,16 +74,10 @@ def test_mixed_frozen_trunk_head_trains_on_cached_features(tmp_path: Path, monke
         "loss": "crossentropy",
         "batch_size": 16,
         "epochs": 2,
-        "validation_split": 0.25,
     }
-    training.fit(head, features, y, params, "mixed_head")
+    training.fit(head, features[:48], y[:48], params, "mixed_head", validation=(features[48:], y[48:]))
     assert np.isfinite(head.evaluate(features, y, verbose=0)[0])
     assert (tmp_path / "dvclive" / "mixed_head" / "metrics.json").is_file()
-
-
-def test_training_images_follows_keras_validation_split() -> None:
-    assert training.training_images(np.zeros((10, 3)), 0.25) == 8  # Keras trains on the first ceil(7.5)
-    assert training.training_images(np.zeros((100, 3)), 0.0) == 100
 
 
 def test_fit_logs_throughput(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
@@ -119,11 +90,55 @@ def test_fit_logs_throughput(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ca
         "loss": "crossentropy",
         "batch_size": 8,
         "epochs": 3,
-        "validation_split": 0.5,
     }
     x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    y = training.targets(np.arange(40) % 2, 2)
     with caplog.at_level(logging.INFO, logger="mnist_transfer.training"):
-        training.fit(model, x, training.targets(np.arange(40) % 2, 2), params, "tiny")
+        training.fit(model, x[:20], y[:20], params, "tiny", validation=(x[20:], y[20:]))
     lines = [record.getMessage() for record in caplog.records if "images/s" in record.getMessage()]
     assert len(lines) == 1
     assert lines[0].startswith("tiny: training ") and "(mean of epochs 2-3)" in lines[0]
+
+
+def test_non_finite_loss_stops_training_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A learning rate that blows the loss up: one-line StageError, no curves, no scratch folder."""
+    monkeypatch.chdir(tmp_path)
+    training.seed_everything(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])  # linear: nothing bounds the loss
+    params = {"optimizer": "sgd", "learning_rate": 1e30, "momentum": 0.0, "loss": "mse", "batch_size": 4, "epochs": 3}
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32") * 1e10
+    y = training.targets(np.arange(40) % 2, 2)
+    with pytest.raises(StageError, match=r"training loss became (nan|inf).*lower blowup.learning_rate") as raised:
+        training.fit(model, x, y, params, "blowup", validation=(x[:4], y[:4]))
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "dvclive").exists() or list((tmp_path / "dvclive").iterdir()) == []
+
+
+def test_validation_curves_use_the_given_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit watches the held-out images it is given, not a slice of the training images."""
+    monkeypatch.chdir(tmp_path)
+    training.seed_everything(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+    params = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.0, "loss": "crossentropy", "batch_size": 8}
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    y = training.targets((x[:, 0] > 0).astype(int), 2)
+    wrong = 1.0 - y  # every validation label flipped: validation accuracy = 1 - training accuracy on them
+    training.fit(model, x, y, {**params, "epochs": 1}, "held_out", validation=(x, wrong))
+    logged = json.loads((tmp_path / "dvclive" / "held_out" / "metrics.json").read_text())
+    assert logged["eval"]["accuracy"] == pytest.approx(1.0 - model.evaluate(x, y, verbose=0)[1])
+
+
+def test_keras2_crossentropy_has_the_dead_zone_keras3_does_not() -> None:
+    """The notebooks' Keras 2 loss gives no gradient where the true class is below 1e-7; Keras 3's does."""
+    import tensorflow as tf
+
+    labels = np.eye(3, dtype="float32")[[0, 1]]
+    logits = tf.Variable([[2.0, 0.5, 0.0], [30.0, 0.0, 0.0]])  # image 2: its class 1 at e^-30, below 1e-7
+    gradients = {}
+    for name in ("keras2_crossentropy", "crossentropy"):
+        with tf.GradientTape() as tape:
+            loss = training.make_loss(name, 3)(labels, keras.activations.softmax(logits))
+        gradients[name] = tape.gradient(loss, logits).numpy()
+    np.testing.assert_array_equal(gradients["keras2_crossentropy"][1], 0.0)
+    assert abs(gradients["crossentropy"][1, 1]) > 0.4
+    np.testing.assert_allclose(gradients["keras2_crossentropy"][0], gradients["crossentropy"][0], atol=1e-6)
