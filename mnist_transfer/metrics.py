@@ -2,8 +2,11 @@
 
 The metrics files every evaluated model gets (metrics/<model>.json):
 - "accuracy" and "loss" keyed by test set ("0-4", "5-9", "0-9" or "0-1"); the loss is
-  the cross-entropy of the predicted class distribution, for every model whatever loss
-  it was trained with, so that losses compare across models;
+  the cross-entropy of the predicted class distribution, for every one-output model
+  whatever loss it was trained with, so that their losses compare. The two-head branching
+  model has no "loss": renormalising its two softmax heads caps the true class near 0.5
+  whenever both heads are confident, so its cross-entropy would be about ln 2 or more
+  however right it is, and would not compare;
 - "per_class_accuracy" keyed by class index ("0".."9" for ten-digit models, "0", "1" for
   the 0-vs-1 models): a class at 0 is a class the model lost;
 - "test_images" keyed by test set.
@@ -73,13 +76,33 @@ def digit_metrics(probabilities: np.ndarray, labels: np.ndarray, test_sets: tupl
 
 
 def head_accuracy(heads: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
-    """Each branch head alone on its own half: head 1 on digits 0-4, head 2 on 5-9 (offset by 5)."""
+    """Each branch head alone on its own half: head 1 on digits 0-4, head 2 on 5-9 (offset by 5).
+
+    For a one-head 5-way model pass its output twice: "5-9" is then notebook 000's reading
+    of the 0-4 head on 5-9 images, output k counted right for digit 5 + k.
+    """
     labels = labels.astype(np.int64)
     low, high = labels < 5, labels >= 5
     return {
         "0-4": accuracy(heads[0][low].argmax(axis=1), labels[low]),
         "5-9": accuracy(heads[1][high].argmax(axis=1) + 5, labels[high]),
     }
+
+
+def dual_label_accuracy(heads: list[np.ndarray], labels: np.ndarray) -> dict[str, float]:
+    """Notebook 000's per-head accuracy over all ten digits with "dual" labels (its cell 40).
+
+    Each head is scored on every image: on its own half against the digit (offset by 5
+    for head 2), on the other half against an all-zero target, which Keras 2's accuracy
+    counted right whenever the head's first output was its largest.
+    """
+    labels = labels.astype(np.int64)
+    result = {}
+    for index, (head, own) in enumerate(zip(heads, (labels < 5, labels >= 5), strict=True), start=1):
+        predicted = head.argmax(axis=1)
+        target = np.where(own, labels - 5 * (index - 1), 0)
+        result[f"head {index}"] = accuracy(predicted, target)
+    return result
 
 
 def confusion_csv(predicted: np.ndarray, labels: np.ndarray) -> str:

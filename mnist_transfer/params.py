@@ -152,7 +152,7 @@ TRAINING = {
 # 255 / input_divisor must stay a finite float32.
 FROM_SCRATCH = {**TRAINING, "input_divisor": Float(low=1e-30, high=FLOAT32_MAX)}
 
-# Keras dtype policies for params `compute.precision`; `auto` picks one for the CPU (training.resolve_precision).
+# Keras dtype policies for params `compute.precision`; `auto` picks one for the CPU (compute.resolve_precision).
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 SCHEMA: dict[str, dict[str, Any]] = {
@@ -176,7 +176,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "train_branch": TRAINING,
     "train_full": FROM_SCRATCH,
     "transfer_01": TRAINING,
-    # Learning 5-9 after 0-4 (branch and gaussian, the other two strategies, start from train_branch_base).
+    # Learning 5-9 after 0-4 (finetune, lwf, ewc, replay, joint start from train_base; gaussian from its own 0-4 model).
     "finetune": TRAINING,
     "lwf": {**TRAINING, "temperature": Float(low=0.0, low_exclusive=True), "weight": Float(low=0.0)},
     "ewc": {**TRAINING, "strength": Float(low=0.0), "fisher_samples": Int(low=1)},
@@ -186,7 +186,11 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "replay_batch_size": Int(low=1),
     },
     "joint": TRAINING,
-    "gaussian": {"feature_model": Choice(("branch_base", "base")), "shrinkage": Float(low=0.0, high=1.0)},
+    "gaussian": {
+        "feature_model": Choice(("branch_base", "base")),
+        "covariance": Choice(("per_class", "shared")),
+        "shrinkage": Float(low=0.0, high=1.0),
+    },
 }
 
 

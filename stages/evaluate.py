@@ -4,14 +4,15 @@ The only stage that reads the test images. It also scores the validation images 
 held-out training images every training stage leaves alone) as "validation_accuracy":
 choices between settings are made on those, never on the test set.
 
-Usage: python -m stages.evaluate <model> [--incremental]   (models/<model>.keras)
-Ten-digit models (and the two-head branching model, whose prediction is the argmax
-over both heads) are scored on 0-4, 5-9 and 0-9; 0-vs-1 models on 0-1. Writes
-plots/confusion/<model>.csv (actual, predicted) for `dvc plots show`.
+Usage: python -m stages.evaluate <model> [--incremental --start <model>]   (models/<model>.keras)
+Digit models (ten-way, the five-way 0-4 models, and the two-head branching model, whose
+prediction is the argmax over both heads) are scored on 0-4, 5-9 and 0-9; 0-vs-1 models
+on 0-1. Writes plots/confusion/<model>.csv (actual, predicted) for `dvc plots show`.
 
-With --incremental the model is a strategy for learning 5-9 after the base model: it
-writes metrics/incremental/<model>.json instead, adding the continual-learning figures
-(average accuracy, BWT, forgetting) against the base's 0-4 accuracy in metrics/base.json.
+With --incremental the model is a strategy for learning 5-9 after the 0-4 model <start>:
+it writes metrics/incremental/<model>.json instead, adding the continual-learning
+figures (average accuracy, BWT, forgetting) against the start model's accuracies in
+metrics/<start>.json, and the bytes of 0-4 state the strategy kept (continual.kept_bytes).
 """
 
 import json
@@ -27,22 +28,26 @@ log = logging.getLogger("stages.evaluate")
 
 def main() -> None:
     args = sys.argv[1:]
-    incremental = "--incremental" in args
-    names = [arg for arg in args if arg != "--incremental"]
-    if len(names) != 1:
-        raise StageError("usage: python -m stages.evaluate <model name in models/> [--incremental]")
-    name = names[0]
-    load_params()  # validated, though evaluation reads no params
+    usage = "usage: python -m stages.evaluate <model name in models/> [--incremental --start <0-4 model name>]"
+    start = None
+    if len(args) == 4 and args[1:3] == ["--incremental", "--start"]:
+        start = args[3]
+    elif len(args) != 1 or args[0].startswith("-"):
+        raise StageError(usage)
+    name = args[0]
+    params = load_params()
     import numpy as np
 
     from mnist_transfer import training
     from mnist_transfer.artifacts import write_json, write_text
+    from mnist_transfer.continual import kept_bytes
     from mnist_transfer.data import load_split
     from mnist_transfer.metrics import (
         class_probabilities,
         confusion_csv,
         continual_metrics,
         digit_metrics,
+        dual_label_accuracy,
         head_accuracy,
     )
     from mnist_transfer.models import load_model, precision
@@ -58,19 +63,32 @@ def main() -> None:
         probabilities = class_probabilities(outputs)
         if not np.isfinite(probabilities).all():
             raise DataError(f"models/{name}.keras gives non-finite outputs; retrain it (`dvc repro --force`)")
+        if not two_class and probabilities.shape[1] == 5:  # a 0-4 model: no digit 5-9 is ever predicted
+            probabilities = np.pad(probabilities, ((0, 0), (0, 5)))
         return outputs, probabilities
 
     outputs, probabilities = predict(digits.x_test)
     result = digit_metrics(probabilities, digits.y_test, test_sets)
     result["validation_accuracy"] = digit_metrics(predict(digits.x_val)[1], digits.y_val, test_sets)["accuracy"]
     result["precision"] = precision(model)  # the dtype policy it was trained under (params compute.precision)
-    if isinstance(outputs, list):
+    if isinstance(outputs, list):  # the two-head branching model
+        del result["loss"]  # not comparable with one-softmax models (mnist_transfer/metrics.py)
         result["head_accuracy"] = head_accuracy(outputs, digits.y_test)
-    if incremental:
-        base = json.loads(Path("metrics/base.json").read_text())["accuracy"]
+        result["dual_label_accuracy"] = dual_label_accuracy(outputs, digits.y_test)
+    elif name == "branch_base":  # notebook 000 read its 0-4 head on 5-9 images as digit - 5
+        result["head_accuracy"] = head_accuracy([outputs, outputs], digits.y_test)
+    if start is not None:
+        start_metrics = Path(f"metrics/{start}.json")
+        if not start_metrics.is_file():
+            raise DataError(f"{start_metrics}: missing; evaluate the start model first (`dvc repro evaluate@{start}`)")
+        before = json.loads(start_metrics.read_text())["accuracy"]
         after = result["accuracy"]
-        # R[i, j]: accuracy on task j (0-4, 5-9) after training task i (base, this strategy)
-        result.update(continual_metrics([[base["0-4"], base["5-9"]], [after["0-4"], after["5-9"]]]))
+        # R[i, j]: accuracy on task j (0-4, 5-9) after training task i (start model, this strategy)
+        result.update(continual_metrics([[before["0-4"], before["5-9"]], [after["0-4"], after["5-9"]]]))
+        stored = {"replay": params["replay"]["buffer_size"], "joint": int(np.sum(digits.y_train < 5))}.get(name, 0)
+        width = model.get_layer("gaussian_classifier").features if name == "gaussian" else 0
+        covariance = params["gaussian"]["covariance"]
+        result["kept_bytes"] = kept_bytes(name, model, stored, covariance, width)
         write_json(f"metrics/incremental/{name}.json", result)
     else:
         write_json(f"metrics/{name}.json", result)

@@ -9,6 +9,7 @@ per strategy, a bar chart in `dvc plots show`). The notebooks' numbers are those
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -21,11 +22,32 @@ from mnist_transfer.params import load_params
 log = logging.getLogger("stages.report")
 
 TEST_SETS = ["0-4", "5-9", "0-9", "0-1"]
-# (row, metrics file, metrics key, the notebooks' accuracies by test set)
+
+
+def head_average(metrics: dict) -> dict:
+    """Notebook 000's reading of the branch base: its head on each half, and their mean as "0-9"."""
+    heads = metrics["head_accuracy"]
+    return {**heads, "0-9": (heads["0-4"] + heads["5-9"]) / 2}
+
+
+def dual_label(head: str) -> Callable[[dict], dict]:
+    return lambda metrics: {"0-9": metrics["dual_label_accuracy"][head]}
+
+
+# (row, metrics file, what to show: a metrics key or a function of the metrics, the notebooks' accuracies)
 ROWS = [
     ("base CNN on 0-4 (000)", "base", "accuracy", {"0-4": 0.9986, "5-9": 0.0, "0-9": 0.5132}),
     ("sequential freeze-retrain (000)", "freeze", "accuracy", {"0-4": 0.9694, "5-9": 0.5589, "0-9": 0.7699}),
+    ("branch base, 5-way head on 0-4 (000)", "branch_base", "accuracy", {"0-4": 0.9961}),
+    (
+        "branch base, 5-9 read as digit - 5, 0-9 = mean of halves (000)",
+        "branch_base",
+        head_average,
+        {"0-4": 0.9961, "5-9": 0.2592, "0-9": 0.5996},
+    ),
     ("branching, each head on its half (000)", "branch", "head_accuracy", {"0-4": 0.9961, "5-9": 0.9918}),
+    ("branching, head 1 on 0-9 with dual labels (000)", "branch", dual_label("head 1"), {"0-9": 0.6076}),
+    ("branching, head 2 on 0-9 with dual labels (000)", "branch", dual_label("head 2"), {"0-9": 0.562}),
     ("branching, argmax over both heads (000)", "branch", "accuracy", {"0-9": 0.935}),
     ("0-9 CNN, MSE + SGD (003)", "full", "accuracy", {"0-9": 0.877}),
     ("0/1 transfer, softmax-2 (003)", "transfer_01_softmax", "accuracy", {"0-1": 0.9995}),
@@ -54,6 +76,10 @@ def read_metrics(name: str, folder: str = "metrics") -> dict:
     return json.loads(path.read_text())
 
 
+# The 0-4 model each strategy starts from (dvc.yaml evaluate_incremental).
+STARTS = {"branch": "branch_base", "gaussian": "gaussian_base"}
+
+
 def stored_images(strategy: str, params: dict) -> int:
     """0-4 training images a strategy keeps to learn 5-9: the replay buffer, or all for joint."""
     if strategy == "replay":
@@ -63,12 +89,22 @@ def stored_images(strategy: str, params: dict) -> int:
     return 0
 
 
+def strategy_label(strategy: str, params: dict) -> str:
+    """The strategy's name, with what its gaussian kind is."""
+    if strategy == "gaussian":
+        kind = {"per_class": "QDA", "shared": "streaming LDA"}[params["gaussian"]["covariance"]]
+        return f"gaussian ({kind})"
+    return strategy
+
+
 def incremental_table(params: dict) -> pd.DataFrame:
     rows = {}
     for strategy, notebook in STRATEGIES.items():
         metrics = read_metrics(strategy, "metrics/incremental")
-        rows[strategy] = {
+        rows[strategy_label(strategy, params)] = {
+            "starts from": STARTS.get(strategy, "base"),
             "stored 0-4 images": str(stored_images(strategy, params)),
+            "0-4 state kept (bytes)": f"{metrics['kept_bytes']:,}",
             **{f"accuracy {s}": cell(metrics["accuracy"][s], notebook.get(s)) for s in ("0-4", "5-9", "0-9")},
             "validation 0-9": f"{metrics['validation_accuracy']['0-9']:.4f}",
             "average accuracy": f"{metrics['average_accuracy']:.4f}",
@@ -98,10 +134,10 @@ def cell(ours: float | None, notebook: float | None) -> str:
 def main() -> None:
     params = load_params()
     rows = {}
-    for label, name, key, notebook in ROWS:
+    for label, name, show, notebook in ROWS:
         metrics = read_metrics(name)
-        ours = metrics[key]
-        validation = metrics["validation_accuracy"] if key == "accuracy" else {}
+        ours = show(metrics) if callable(show) else metrics[show]
+        validation = metrics["validation_accuracy"] if show == "accuracy" else {}
         widest = "0-1" if "0-1" in validation else "0-9"
         rows[label] = [cell(ours.get(test_set), notebook.get(test_set)) for test_set in TEST_SETS]
         rows[label].append(cell(validation.get(widest), None))

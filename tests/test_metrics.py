@@ -12,6 +12,7 @@ from mnist_transfer.metrics import (
     continual_metrics,
     cross_entropy,
     digit_metrics,
+    dual_label_accuracy,
     head_accuracy,
     per_class_accuracy,
 )
@@ -70,6 +71,19 @@ def test_head_accuracy_scores_each_head_on_its_half() -> None:
     low = np.eye(5)[[1, 0, 3, 3]]  # right on 1, wrong on 2
     high = np.eye(5)[[0, 0, 1, 3]]  # right on 6 (index 1) and 8 (index 3)
     assert head_accuracy([low, high], labels) == {"0-4": 0.5, "5-9": 1.0}
+
+
+def test_one_head_read_on_both_halves_is_the_notebooks_offset_reading() -> None:
+    labels = np.array([0, 3, 5, 9])
+    head = np.eye(5)[[0, 3, 0, 1]]  # 5 read as output 0: right; 9 as output 1: wrong (9 - 5 = 4)
+    assert head_accuracy([head, head], labels) == {"0-4": 1.0, "5-9": 0.5}
+
+
+def test_dual_label_accuracy_counts_first_output_as_right_on_the_other_half() -> None:
+    labels = np.array([1, 2, 6, 8])
+    low = np.eye(5)[[1, 0, 0, 3]]  # own half: right on 1, wrong on 2; other half: first output on 6 only
+    high = np.eye(5)[[0, 2, 1, 1]]  # own half: right on 6 only; other half: first output on 1 only
+    assert dual_label_accuracy([low, high], labels) == {"head 1": 0.5, "head 2": 0.5}
 
 
 def test_confusion_csv_rows() -> None:

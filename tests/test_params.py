@@ -61,6 +61,7 @@ BAD = [
     ("lwf", "temperature", float("-inf"), ["lwf.temperature", "finite"]),
     ("ewc", "strength", float("inf"), ["ewc.strength", "finite"]),
     ("gaussian", "shrinkage", float("nan"), ["gaussian.shrinkage", "finite"]),
+    ("gaussian", "covariance", "diagonal", ["gaussian.covariance", "one of per_class, shared"]),
     ("prepare", "validation_fraction", 0.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
     ("prepare", "validation_fraction", 1.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
     ("train_full", "input_divisor", 1e-38, ["train_full.input_divisor", "finite"]),  # 255 / it is inf

@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -27,8 +28,27 @@ from .conftest import ROOT, mnist_path
 pytestmark = pytest.mark.integration
 
 PROJECT = ["dvc.yaml", "params.yaml", "stages", "mnist_transfer", "seeds/dvc.yaml", ".dvc/config", ".dvcignore"]
-METRICS = ["base", "freeze", "branch", "full", "transfer_01_softmax", "transfer_01_sigmoid"]
-STRATEGIES = ["finetune", "freeze", "lwf", "ewc", "replay", "joint", "branch", "gaussian"]
+METRICS = [
+    "base",
+    "freeze",
+    "branch_base",
+    "branch",
+    "full",
+    "gaussian_base",
+    "transfer_01_softmax",
+    "transfer_01_sigmoid",
+]
+# strategy: the 0-4 model it starts from
+STRATEGIES = {
+    "finetune": "base",
+    "freeze": "base",
+    "lwf": "base",
+    "ewc": "base",
+    "replay": "base",
+    "joint": "base",
+    "branch": "branch_base",
+    "gaussian": "gaussian_base",
+}
 
 
 def small_profile(params: dict) -> dict:
@@ -94,7 +114,7 @@ def test_repro_writes_every_metrics_file(workspace: Path) -> None:
         metrics = json.loads((workspace / "metrics" / f"{name}.json").read_text())
         sets = ["0-1"] if name.startswith("transfer_01") else ["0-4", "5-9", "0-9"]
         assert sorted(metrics["accuracy"]) == sorted(sets)
-        assert sorted(metrics["loss"]) == sorted(sets)
+        assert sorted(metrics.get("loss", sets)) == sorted(sets)  # the two-head branch model has none
         assert all(0.0 <= value <= 1.0 for value in metrics["accuracy"].values())
         classes = ["0", "1"] if name.startswith("transfer_01") else [str(d) for d in range(10)]
         assert sorted(metrics["per_class_accuracy"]) == classes
@@ -109,15 +129,62 @@ def test_repro_writes_every_metrics_file(workspace: Path) -> None:
         assert all(0.0 <= value <= 1.0 for value in metrics["validation_accuracy"].values())
     branch = json.loads((workspace / "metrics" / "branch.json").read_text())
     assert sorted(branch["head_accuracy"]) == ["0-4", "5-9"]
-    # the base model never saw 5-9: it cannot get any of them right
-    assert json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["5-9"] == 0.0
+    assert sorted(branch["dual_label_accuracy"]) == ["head 1", "head 2"]
+    assert "loss" not in branch
+    # the 0-4 models never saw 5-9: they cannot get any of them right
+    for name in ("base", "branch_base", "gaussian_base"):
+        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["accuracy"]["5-9"] == 0.0
     assert (workspace / "dvclive" / "train_base" / "plots" / "metrics" / "train" / "loss.tsv").is_file()
-    for name in STRATEGIES:
+    for name, start in STRATEGIES.items():
         metrics = json.loads((workspace / "metrics" / "incremental" / f"{name}.json").read_text())
-        assert {"accuracy", "per_class_accuracy", "average_accuracy", "bwt", "forgetting"} <= set(metrics)
+        assert {"accuracy", "per_class_accuracy", "average_accuracy", "bwt", "forgetting", "kept_bytes"} <= set(metrics)
+        # BWT and forgetting follow from R: the strategy's own start model, then the strategy
+        before = json.loads((workspace / "metrics" / f"{start}.json").read_text())["accuracy"]
+        after = metrics["accuracy"]
+        assert metrics["bwt"] == pytest.approx(after["0-4"] - before["0-4"], abs=1e-12)
+        assert metrics["forgetting"] == pytest.approx(before["0-4"] - after["0-4"], abs=1e-12)
+        assert metrics["average_accuracy"] == pytest.approx((after["0-4"] + after["5-9"]) / 2, abs=1e-12)
+    kept = {name: _kept(workspace, name) for name in STRATEGIES}
+    assert kept["finetune"] == kept["freeze"] == kept["branch"] == 0
+    assert kept["replay"] == 100 * 785  # the small profile's buffer: 100 images and labels
+    assert kept["ewc"] == 2 * kept["lwf"] > 0  # Fisher + anchor per weight; one old model
+    assert kept["joint"] > 0 and kept["joint"] % 785 == 0
+    per_class, shared = 5 * (128 + 128 * 128 + 1) * 4, (5 * 128 + 128 * 128 + 6) * 4
+    assert kept["gaussian"] == {"per_class": per_class, "shared": shared}[_params(workspace)["gaussian"]["covariance"]]
     report = (workspace / "metrics" / "report.md").read_text()
-    assert all(f"| {name} |" in report for name in STRATEGIES)
+    assert all(f"| {name} " in report for name in STRATEGIES)
     assert (workspace / "plots" / "incremental_accuracy.csv").read_text().startswith("strategy,accuracy\n")
+
+
+def _params(workspace: Path) -> dict:
+    return yaml.safe_load((workspace / "params.yaml").read_text())
+
+
+def _kept(workspace: Path, strategy: str) -> int:
+    return json.loads((workspace / "metrics" / "incremental" / f"{strategy}.json").read_text())["kept_bytes"]
+
+
+def test_gaussian_keeps_its_0_4_statistics_when_it_learns_5_9(workspace: Path) -> None:
+    """models/gaussian.keras holds gaussian_base.keras's 0-4 Gaussians, plus five new ones.
+
+    Per-class covariances: all of the 0-4 statistics are unchanged. Streaming LDA: the 0-4
+    means are; the covariance is shared by all digits and goes on learning from 5-9.
+    """
+    import keras
+
+    from mnist_transfer.models import GaussianClassifier  # noqa: F401 (registers the layer)
+
+    def statistics(name: str) -> list:
+        model = keras.models.load_model(workspace / "models" / f"{name}.keras", compile=False)
+        return model.get_layer("gaussian_classifier").get_weights()
+
+    before, after = statistics("gaussian_base"), statistics("gaussian")
+    assert len(before[0]) == 5 and len(after[0]) == 10
+    unchanged = zip(before, after, strict=True)
+    if _params(workspace)["gaussian"]["covariance"] == "shared":
+        unchanged = [(before[0], after[0])]
+    for old, new in unchanged:
+        np.testing.assert_array_equal(old, new[:5])
 
 
 def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:

@@ -142,3 +142,40 @@ def test_keras2_crossentropy_has_the_dead_zone_keras3_does_not() -> None:
     np.testing.assert_array_equal(gradients["keras2_crossentropy"][1], 0.0)
     assert abs(gradients["crossentropy"][1, 1]) > 0.4
     np.testing.assert_allclose(gradients["keras2_crossentropy"][0], gradients["crossentropy"][0], atol=1e-6)
+
+
+def test_head_on_cached_features_trains_like_fit_with_the_trunk_frozen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One epoch of fit_head_on_frozen_trunk gives the weights model.fit gives with the trunk frozen."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(40, 28, 28, 1)).astype("float32")
+    y = training.targets(rng.integers(0, 10, size=40), 10)
+    trunk = ["conv2d_1", "conv2d_2", "conv2d_3", "max_pooling2d_1", "flatten_1"]
+    head = ["dense_1", "dropout_1", "dense_2"]
+    params = {"optimizer": "adam", "learning_rate": 1e-3, "momentum": 0.0, "loss": "crossentropy"}
+    params |= {"batch_size": 32, "epochs": 1}
+    models = []
+    for cached in (True, False):
+        training.seed_everything(0)
+        model = build_base_cnn()  # same initial weights and dropout seeds both times
+        initial = model.get_layer("dense_2").get_weights()[0]
+        if cached:
+            training.fit_head_on_frozen_trunk(model, trunk, head, (x[:32], y[:32]), (x[32:], y[32:]), params, "cached")
+        else:
+            for name in trunk:
+                model.get_layer(name).trainable = False
+            training.fit(model, x[:32], y[:32], params, "plain", validation=(x[32:], y[32:]))
+        models.append(model)
+    cached_model, plain_model = models
+    for name in ["dense_1", "dense_2"]:
+        for after_cached, after_plain in zip(
+            cached_model.get_layer(name).get_weights(), plain_model.get_layer(name).get_weights(), strict=True
+        ):
+            np.testing.assert_allclose(after_cached, after_plain, rtol=1e-5, atol=1e-6)
+    for name in trunk[:3]:  # the frozen trunk did not move in either
+        np.testing.assert_array_equal(
+            cached_model.get_layer(name).get_weights()[0], plain_model.get_layer(name).get_weights()[0]
+        )
+    assert not np.allclose(plain_model.get_layer("dense_2").get_weights()[0], initial)  # it did train
