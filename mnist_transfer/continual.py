@@ -233,7 +233,7 @@ IMAGE_BYTES = 28 * 28 + 1  # one uint8 image and its uint8 label
 FLOAT_BYTES = 4  # every kept number is stored as float32
 
 
-def kept_bytes(strategy: str, model: keras.Model, stored_images: int, covariance: str, features: int) -> int:
+def kept_bytes(strategy: str, model: keras.Model, stored_images: int, covariance: str | None, features: int) -> int:
     """Bytes of 0-4 state `strategy` keeps to learn 5-9 (see KEPT); `model` is the trained strategy model.
 
     `stored_images`: 0-4 images it stores (replay's buffer, joint's whole 0-4 training set);

@@ -85,9 +85,15 @@ def main() -> None:
         after = result["accuracy"]
         # R[i, j]: accuracy on task j (0-4, 5-9) after training task i (start model, this strategy)
         result.update(continual_metrics([[before["0-4"], before["5-9"]], [after["0-4"], after["5-9"]]]))
-        stored = {"replay": params["replay"]["buffer_size"], "joint": int(np.sum(digits.y_train < 5))}.get(name, 0)
-        width = model.get_layer("gaussian_classifier").features if name == "gaussian" else 0
-        covariance = params["gaussian"]["covariance"]
+        # what it kept of 0-4, from its own params group only (dvc.yaml evaluate_incremental)
+        stored, covariance, width = 0, None, 0
+        if name == "replay":
+            stored = params["replay"]["buffer_size"]
+        elif name == "joint":
+            stored = int(np.sum(digits.y_train < 5))  # every 0-4 training image
+        elif name == "gaussian":
+            covariance = params["gaussian"]["covariance"]
+            width = model.get_layer("gaussian_classifier").features
         result["kept_bytes"] = kept_bytes(name, model, stored, covariance, width)
         write_json(f"metrics/incremental/{name}.json", result)
     else:

@@ -242,7 +242,7 @@ def test_experiment_reruns_only_the_01_stages(workspace: Path) -> None:
 def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path) -> None:
     result = dvc("exp", "run", "-S", "replay.buffer_size=20", cwd=workspace)
     assert stages_run(result.stdout) == {"replay", "evaluate_incremental@replay", "report"}
-    assert "| replay | 20 |" in (workspace / "metrics" / "report.md").read_text()
+    assert "| replay | base | 20 | 15,700 |" in (workspace / "metrics" / "report.md").read_text()  # 20 x 785 bytes
     dvc("exp", "remove", "--all", cwd=workspace, check=False)
     run(["git", "checkout", "--", "."], workspace)
     dvc("checkout", "--force", cwd=workspace)
