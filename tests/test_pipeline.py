@@ -1,8 +1,8 @@
 """Integration: the real pipeline, run by real `dvc` commands, on a small profile of the real MNIST.
 
 One workspace (a fresh git repo holding a copy of the project) is shared by the tests
-in this module, which run in file order: repro, no-op repro, forced repro, an
-experiment, then an interrupted stage.
+in this module, which run in file order: repro, no-op repro, the remote round trip and
+the review command, forced repro, experiments, the seed study, then an interrupted stage.
 """
 
 from __future__ import annotations
@@ -27,7 +27,17 @@ from .conftest import ROOT, mnist_path
 
 pytestmark = pytest.mark.integration
 
-PROJECT = ["dvc.yaml", "params.yaml", "stages", "mnist_transfer", "seeds/dvc.yaml", ".dvc/config", ".dvcignore"]
+PROJECT = [
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    "mnist_transfer",
+    "review",
+    "seeds/dvc.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+]
 METRICS = [
     "base",
     "freeze",
@@ -193,6 +203,66 @@ def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
     assert "Running stage 'compute'" in result.stdout  # it always reads the machine...
     assert stages_run(result.stdout) == set()  # ...and, finding it the same, nothing else runs
     assert run(["git", "status", "--porcelain"], workspace).stdout == ""
+
+
+def test_remote_round_trip_restores_every_output_without_running(workspace: Path, tmp_path: Path) -> None:
+    """Push to a directory remote, clone, pull: every output back, status clean, metrics equal, no stage runs."""
+    store = tmp_path / "store"
+    dvc("remote", "modify", "--local", "store", "url", str(store), cwd=workspace)
+    dvc("push", "--run-cache", cwd=workspace)
+    assert (store / "files" / "md5").is_dir() and (store / "runs").is_dir()  # outputs and the run-cache
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(workspace), str(clone)], tmp_path)
+    assert not (clone / "models" / "base.keras").exists()
+    dvc("remote", "modify", "--local", "store", "url", str(store), cwd=clone)
+    dvc("pull", "--run-cache", cwd=clone)
+    lock = yaml.safe_load((workspace / "dvc.lock").read_text())["stages"]
+    outputs = {out["path"] for stage in lock.values() for out in stage.get("outs", [])}
+    outputs = sorted(path for path in outputs if (workspace / path).is_file())  # models, data, metrics
+    assert sum(path.startswith("models/") for path in outputs) == 15
+    for output in outputs:
+        assert (clone / output).read_bytes() == (workspace / output).read_bytes(), output
+    assert status(clone) == {}
+    shown = dvc("metrics", "show", "--json", cwd=clone).stdout
+    assert json.loads(shown) == json.loads(dvc("metrics", "show", "--json", cwd=workspace).stdout)
+    assert stages_run(dvc("repro", cwd=clone).stdout) == set()
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
+
+
+def test_review_shows_the_one_param_changed_and_the_metrics_it_moved(workspace: Path, tmp_path: Path) -> None:
+    """Two commits on the small profile, the second changing one param: the review says exactly that."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["transfer_01"]["learning_rate"] = 0.05
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc("repro", cwd=workspace)
+    run(["git", "add", "-A"], workspace)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "transfer lr"], workspace)
+    try:
+        out = tmp_path / "review"
+        run([sys.executable, "-m", "review", "HEAD~1", "HEAD", "--out", str(out)], workspace)
+        text = (out / "review.md").read_text()
+        sections = dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M))
+        param_rows = [line for line in sections["Params that changed"].splitlines() if line.startswith("| params")]
+        assert len(param_rows) == 1 and "| transfer_01.learning_rate |" in param_rows[0]
+        assert "0.05" in param_rows[0]
+        rows = [line for line in sections["Metrics that moved"].splitlines() if line.startswith("| ")]
+        moved = {row.split("|")[1].strip() for row in rows[1:]}  # less the header
+        assert moved <= {
+            "metrics/transfer_01_softmax.json",
+            "metrics/transfer_01_sigmoid.json",
+            "dvclive/transfer_01_softmax/metrics.json",
+            "dvclive/transfer_01_sigmoid/metrics.json",
+        }
+        assert "metrics/transfer_01_softmax.json" in moved
+        assert "| precision " in sections["What each side ran under"]
+        reports = [body for key, body in sections.items() if key.startswith("Report at")]
+        assert len(reports) == 2 and all("| replay |" in body for body in reports)
+        assert (out / "plots" / "index.html").is_file()
+    finally:
+        run(["git", "reset", "-q", "--hard", "HEAD~1"], workspace)
+        dvc("checkout", "--force", cwd=workspace)
+    assert status(workspace) == {}
 
 
 def test_prepared_splits_hold_out_validation_images(workspace: Path) -> None:

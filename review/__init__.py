@@ -1,0 +1,1 @@
+"""Pull-request review: `python -m review BASE [HEAD]` (see __main__.py)."""
