@@ -1,21 +1,23 @@
 """The two notebooks replayed in plain Keras: one process, float32, `model.fit` on NumPy arrays.
 
-Usage: python -m bench.notebooks <mnist.npz> <params.yaml> <result.json>
+Usage: python -m bench.notebooks <mnist.npz> <params.yaml> <result.json> [--precision POLICY]
 
 The baseline the pipeline is measured against (python -m bench). Same architectures,
 data, epochs, batch sizes, optimizers and seeds as the pipeline's params, trained the
 way the notebooks train them: frozen layers stay in the model and run forward every
-epoch, no feature caching, default precision. Writes each model's test accuracy and
-the base training's images/s.
+epoch, no feature caching, float32 (the notebooks) unless --precision names another Keras
+policy (the pipeline's resolved one, to split its speed-up into precision and design).
+Writes each model's test accuracy, the base training's images/s and each part's seconds.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
-import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from mnist_transfer.data import SPLITS, read_npz, select_digits
@@ -27,10 +29,13 @@ log = logging.getLogger("bench.notebooks")
 VALIDATION_SPLIT = {"train_base": 0.25, "freeze_retrain": 0.2, "train_branch_base": 0.25, "train_branch": 0.25}
 
 
-def main(mnist: Path, params_file: Path, result_file: Path) -> None:
+def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "float32") -> None:
     started = time.perf_counter()
     params = load_params(params_file)
     import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    parts: dict[str, float] = {"start-up (imports, data)": 0.0}
 
     from mnist_transfer import training
     from mnist_transfer.metrics import class_probabilities, digit_metrics
@@ -47,6 +52,14 @@ def main(mnist: Path, params_file: Path, result_file: Path) -> None:
     raw = read_npz(mnist)
     data = {name: select_digits(raw["x_train"], raw["y_train"], digits) for name, digits in SPLITS.items()}
     test = {name: select_digits(raw["x_test"], raw["y_test"], digits) for name, digits in SPLITS.items()}
+    parts["start-up (imports, data)"] = time.perf_counter() - started
+
+    @contextmanager
+    def part(name: str):
+        """Time a step of the replay under `name` (the pipeline stage it corresponds to)."""
+        start = time.perf_counter()
+        yield
+        parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
 
     def fit(model: keras.Model, split: str, group: str, units: int, offset: int = 0) -> training.Throughput:
         """model.fit as the notebooks do it, with the pipeline's hyperparameters for `group`."""
@@ -77,45 +90,58 @@ def main(mnist: Path, params_file: Path, result_file: Path) -> None:
     results: dict[str, float] = {}
 
     # Notebook 000, sequential: CNN on 0-4, then its conv layers frozen and the dense layers retrained on 5-9.
-    keras.utils.set_random_seed(params["train_base"]["seed"])
-    base = build_base_cnn(params["train_base"]["input_divisor"])
-    base_fit = fit(base, "0-4", "train_base", 10)
-    results["base 0-4"], results["base 0-9"] = accuracy(base, "0-4"), accuracy(base, "0-9")
-    keras.utils.set_random_seed(params["freeze_retrain"]["seed"])
-    for layer in body_layers(base)[: params["freeze_retrain"]["frozen_layers"]]:
-        layer.trainable = False
-    add_dense_l2(base, params["freeze_retrain"]["l2"])
-    fit(base, "5-9", "freeze_retrain", 10)
-    results["freeze 0-9"] = accuracy(base, "0-9")
+    with part("train_base"):
+        keras.utils.set_random_seed(params["train_base"]["seed"])
+        base = build_base_cnn(params["train_base"]["input_divisor"])
+        base_fit = fit(base, "0-4", "train_base", 10)
+    with part("evaluate"):
+        results["base 0-4"], results["base 0-9"] = accuracy(base, "0-4"), accuracy(base, "0-9")
+    with part("freeze_retrain"):
+        keras.utils.set_random_seed(params["freeze_retrain"]["seed"])
+        for layer in body_layers(base)[: params["freeze_retrain"]["frozen_layers"]]:
+            layer.trainable = False
+        add_dense_l2(base, params["freeze_retrain"]["l2"])
+        fit(base, "5-9", "freeze_retrain", 10)
+    with part("evaluate"):
+        results["freeze 0-9"] = accuracy(base, "0-9")
 
     # Notebook 000, branching: trunk + 0-4 head on 0-4, then a 5-9 head trained with everything else frozen.
-    keras.utils.set_random_seed(params["train_branch_base"]["seed"])
-    branch_base = build_branch_cnn(params["train_branch_base"]["input_divisor"])
-    fit(branch_base, "0-4", "train_branch_base", 5)
-    keras.utils.set_random_seed(params["train_branch"]["seed"])
-    branch = grow_branch(branch_base)
-    for layer in body_layers(branch_base):
-        layer.trainable = False
-    fit(keras.Model(branch.input, branch.outputs[1], name="branch_2"), "5-9", "train_branch", 5, offset=5)
-    results["branch 0-9"] = accuracy(branch, "0-9")
+    with part("train_branch_base"):
+        keras.utils.set_random_seed(params["train_branch_base"]["seed"])
+        branch_base = build_branch_cnn(params["train_branch_base"]["input_divisor"])
+        fit(branch_base, "0-4", "train_branch_base", 5)
+    with part("train_branch"):
+        keras.utils.set_random_seed(params["train_branch"]["seed"])
+        branch = grow_branch(branch_base)
+        for layer in body_layers(branch_base):
+            layer.trainable = False
+        fit(keras.Model(branch.input, branch.outputs[1], name="branch_2"), "5-9", "train_branch", 5, offset=5)
+    with part("evaluate"):
+        results["branch 0-9"] = accuracy(branch, "0-9")
 
     # Notebook 003: CNN on all ten digits, then its frozen conv blocks under a new 0-vs-1 head.
-    keras.utils.set_random_seed(params["train_full"]["seed"])
-    full = build_full_cnn(params["train_full"]["input_divisor"])
-    fit(full, "0-9", "train_full", 10)
-    results["full 0-9"] = accuracy(full, "0-9")
+    with part("train_full"):
+        keras.utils.set_random_seed(params["train_full"]["seed"])
+        full = build_full_cnn(params["train_full"]["input_divisor"])
+        fit(full, "0-9", "train_full", 10)
+    with part("evaluate"):
+        results["full 0-9"] = accuracy(full, "0-9")
     for layer in full.layers:  # the conv blocks both 0-vs-1 models share; their new heads train
         layer.trainable = False
     for head, units in (("softmax", 2), ("sigmoid", 1)):
-        keras.utils.set_random_seed(params["transfer_01"]["seed"])
-        transfer = rehead_full_cnn(full, units)
-        fit(transfer, "0-1", "transfer_01", units)
-        results[f"transfer_01_{head} 0-1"] = accuracy(transfer, "0-1")
+        with part(f"transfer_01@{head}"):
+            keras.utils.set_random_seed(params["transfer_01"]["seed"])
+            transfer = rehead_full_cnn(full, units)
+            fit(transfer, "0-1", "transfer_01", units)
+        with part("evaluate"):
+            results[f"transfer_01_{head} 0-1"] = accuracy(transfer, "0-1")
 
     steady = base_fit.seconds[1:] or base_fit.seconds
     summary = {
         "accuracy": results,
         "base_images_per_second": base_fit.images_per_epoch * len(steady) / sum(steady),
+        "precision": precision,
+        "parts": parts,
         "seconds": time.perf_counter() - started,
     }
     result_file.write_text(json.dumps(summary, indent=2) + "\n")
@@ -124,6 +150,10 @@ def main(mnist: Path, params_file: Path, result_file: Path) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    if len(sys.argv) != 4:
-        sys.exit("usage: python -m bench.notebooks <mnist.npz> <params.yaml> <result.json>")
-    main(*(Path(arg) for arg in sys.argv[1:]))
+    parser = argparse.ArgumentParser(prog="python -m bench.notebooks", description=__doc__.split("\n")[0])
+    parser.add_argument("mnist", type=Path)
+    parser.add_argument("params", type=Path)
+    parser.add_argument("result", type=Path)
+    parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    args = parser.parse_args()
+    main(args.mnist, args.params, args.result, args.precision)

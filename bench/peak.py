@@ -1,9 +1,10 @@
-"""This machine's measured float32 peak, the work of one base-CNN training image, and its speed per precision.
+"""This machine's measured matmul peak per precision, the work of one base-CNN training image, and its speed.
 
 Usage: python -m bench.peak <result.json>
 
-Peak: the best of several large float32 matrix products in TensorFlow (all cores, the
-same oneDNN/Eigen kernels the models use), in GFLOP/s. Work: the base CNN's
+Peak: the best of several large matrix products in TensorFlow (all cores, the same
+oneDNN/Eigen kernels the models use), in GFLOP/s, in float32 and in bfloat16 (the
+arithmetic of mixed_bfloat16: AMX or AVX512-BF16 where the CPU has them). Work: the base CNN's
 multiply-adds per image from its layer shapes, times 2 FLOPs, times 3 for training
 (forward, gradient of the inputs, gradient of the weights). Speed: the base CNN's
 training images/s under each Keras precision policy, on random images (speed does not
@@ -24,11 +25,11 @@ SPEED_IMAGES = 8192
 SPEED_EPOCHS = 3
 
 
-def matmul_gflops() -> float:
+def matmul_gflops(dtype: str = "float32") -> float:
     import tensorflow as tf
 
-    a = tf.random.stateless_normal((SIZE, SIZE), seed=(0, 0))
-    b = tf.random.stateless_normal((SIZE, SIZE), seed=(0, 1))
+    a = tf.cast(tf.random.stateless_normal((SIZE, SIZE), seed=(0, 0)), dtype)
+    b = tf.cast(tf.random.stateless_normal((SIZE, SIZE), seed=(0, 1)), dtype)
     product = tf.function(lambda a, b: tf.linalg.matmul(a, b))
     product(a, b).numpy()  # warm-up
     best = float("inf")
@@ -83,6 +84,7 @@ if __name__ == "__main__":
         sys.exit("usage: python -m bench.peak <result.json>")
     result = {
         "peak_gflops": matmul_gflops(),
+        "peak_gflops_by_precision": {"float32": matmul_gflops("float32"), "mixed_bfloat16": matmul_gflops("bfloat16")},
         "base_training_flops_per_image": training_flops_per_image(),
         "base_images_per_second_by_precision": {policy: training_images_per_second(policy) for policy in POLICIES},
     }

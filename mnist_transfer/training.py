@@ -6,9 +6,10 @@ import logging
 import math
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of stage logs
 
@@ -219,11 +220,73 @@ def fit_head_on_frozen_trunk(
     The frozen trunk runs once over the images, not once per epoch: the head is fitted on
     the features it computed (models.freeze_trunk), which gives the same updates as
     fitting `model` with the trunk frozen, as no trunk layer has dropout or batch statistics.
+
+    The features (22,000 x 12,544 floats for freeze_retrain, 1.1 GB) wait in a scratch
+    file, not in memory: the head is fitted on row numbers, which Keras shuffles and
+    batches exactly as it would the features themselves, and a FeatureRows layer reads
+    each batch's rows from the file.
     """
     trunk_model, head_model = freeze_trunk(model, trunk, head)
-
-    def features(x: np.ndarray) -> np.ndarray:
-        return trunk_model.predict(x, batch_size=1024, verbose=0)
-
-    fit(head_model, features(train[0]), train[1], params, stage, (features(validation[0]), validation[1]))
+    scratch = Path(".dvc/tmp") if Path(".dvc/tmp").is_dir() else None  # on disk, beside DVC's own scratch
+    with tempfile.TemporaryDirectory(prefix=f"{stage}-features-", dir=scratch) as folder:
+        path = Path(folder) / "features.bin"
+        with path.open("wb") as file:
+            row_shape, dtype = write_features(trunk_model, train[0], file)
+            write_features(trunk_model, validation[0], file)
+        rows = len(train[0]), len(validation[0])
+        index = keras.Input(shape=(1,), dtype="int64", name="feature_row")
+        with FeatureRows(path, row_shape, dtype) as lookup:
+            indexed = keras.Model(index, head_model(lookup(index)), name=head_model.name)
+            row_numbers = np.arange(sum(rows), dtype=np.int64)[:, None]
+            fit(indexed, row_numbers[: rows[0]], train[1], params, stage, (row_numbers[rows[0] :], validation[1]))
     return model
+
+
+FEATURE_BATCH = 1024  # images per trunk call, as `predict(batch_size=1024)` would take them
+
+
+def write_features(trunk_model: keras.Model, x: np.ndarray, file: BinaryIO) -> tuple[tuple[int, ...], np.dtype]:
+    """Append the trunk's outputs for inputs `x` to `file`, row after row; return one row's shape and dtype."""
+    for start in range(0, len(x), FEATURE_BATCH):
+        batch = np.ascontiguousarray(trunk_model.predict_on_batch(x[start : start + FEATURE_BATCH]))
+        file.write(batch.reshape(len(batch), -1).view(np.uint8))  # bytes of any dtype, bfloat16 too
+    return batch.shape[1:], batch.dtype
+
+
+class FeatureRows(keras.layers.Layer):
+    """Rows of a features file, looked up by row number: (batch, 1) int64 -> (batch, *row_shape).
+
+    Reads only the rows a batch needs, so the features never sit in this process's memory
+    (the OS's file cache holds them, outside its RSS). Use as a context manager: it keeps
+    the file open until the block ends. Not for saving: it exists only while a head trains.
+    """
+
+    def __init__(self, path: Path, row_shape: tuple[int, ...], dtype: np.dtype, **kwargs: Any) -> None:
+        super().__init__(trainable=False, **kwargs)
+        self.features_path, self.row_shape, self.row_dtype = path, tuple(row_shape), np.dtype(dtype)
+        self.row_bytes = math.prod(self.row_shape) * self.row_dtype.itemsize
+
+    def __enter__(self) -> FeatureRows:
+        self.file = self.features_path.open("rb", buffering=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.file.close()
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        out = np.empty((len(index), *self.row_shape), self.row_dtype)
+        raw, fd = out.reshape(len(index), -1).view(np.uint8), self.file.fileno()
+        for i, row in enumerate(index.reshape(-1)):
+            if os.preadv(fd, [raw[i]], int(row) * self.row_bytes) != self.row_bytes:
+                raise StageError(f"{self.features_path}: row {row} is missing; the features file was cut short")
+        return out
+
+    def call(self, index: tf.Tensor) -> tf.Tensor:
+        rows = tf.numpy_function(self.read, [index], tf.as_dtype(self.row_dtype), stateful=False)
+        return tf.ensure_shape(rows, (None, *self.row_shape))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (input_shape[0], *self.row_shape)
+
+    def compute_output_spec(self, index: keras.KerasTensor) -> keras.KerasTensor:
+        return keras.KerasTensor((index.shape[0], *self.row_shape), dtype=self.row_dtype.name)

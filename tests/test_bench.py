@@ -1,4 +1,4 @@
-"""The benchmark's parts on tiny inputs: the notebook replay end to end, and reading DVC's log.
+"""The benchmark's parts on tiny inputs: the notebook replay end to end, reading DVC's log, measuring.
 
 The benchmark itself (python -m bench) is timed by hand, never in tests.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from bench.__main__ import ACCURACIES, base_images_per_second, stage_seconds
+from bench.__main__ import ACCURACIES, base_images_per_second, ratios, spread, stage_seconds
 from bench.peak import training_flops_per_image
 
 from .conftest import ROOT
@@ -67,3 +67,36 @@ def test_replay_trains_and_scores_every_notebook_model(tmp_path: Path) -> None:
     assert all(0.0 <= value <= 1.0 for value in replay["accuracy"].values())
     assert replay["accuracy"]["base 0-9"] <= 0.5  # never taught 5-9: right on the 0-4 half at best
     assert replay["base_images_per_second"] > 0
+    assert replay["precision"] == "float32"
+    steps = ["train_base", "freeze_retrain", "train_branch_base", "train_branch", "train_full", "transfer_01@softmax"]
+    assert set(steps) <= set(replay["parts"])
+    assert 0 < sum(replay["parts"].values()) <= replay["seconds"]
+
+
+def test_measure_reports_the_childs_peak_memory(tmp_path: Path) -> None:
+    """A child that holds 300 MB peaks above 300 MB; one that holds nothing stays far below.
+
+    Each through `python -m bench.measure`, a fresh process as the bench uses it: within one
+    process the children's peak only grows.
+    """
+
+    def measured(name: str, code: str) -> tuple[int, dict]:
+        result = tmp_path / f"{name}.json"
+        command = [sys.executable, "-m", "bench.measure", str(result), str(tmp_path / f"{name}.log")]
+        returncode = subprocess.run([*command, "--", sys.executable, "-c", code], cwd=ROOT).returncode
+        return returncode, json.loads(result.read_text())
+
+    code, big = measured("big", "import numpy as np; a = np.ones(300 * 2**20 // 8); print(a.sum())")
+    assert code == 0 and big["returncode"] == 0 and big["peak_rss_mb"] > 300 and big["seconds"] > 0
+    assert (tmp_path / "big.log").read_text().strip() == str(float(300 * 2**20 // 8))
+    code, small = measured("small", "pass")
+    assert small["peak_rss_mb"] < 100
+    code, failed = measured("failed", "raise SystemExit(3)")
+    assert code == failed["returncode"] == 3
+
+
+def test_spread_and_ratios_pair_the_repeats() -> None:
+    assert spread([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0}
+    pipeline = [{"seconds": 10.0}, {"seconds": 12.0}, {"seconds": 8.0}]
+    replay = [{"seconds": 20.0}, {"seconds": 20.0}, {"seconds": 20.0}]
+    assert ratios(pipeline, replay) == {"median": 0.5, "min": 0.4, "max": 0.6}

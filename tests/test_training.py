@@ -17,7 +17,6 @@ from mnist_transfer.models import (
     build_base_cnn,
     build_branch_cnn,
     build_full_cnn,
-    freeze_trunk,
     grow_branch,
     load_model,
     precision,
@@ -63,10 +62,7 @@ def test_mixed_frozen_trunk_head_trains_on_cached_features(tmp_path: Path, monke
     x = rng.integers(0, 256, size=(64, 28, 28, 1)).astype("float32")
     y = training.targets(rng.integers(0, 10, size=64), 10)
     model = build_base_cnn()
-    trunk, head = freeze_trunk(
-        model, ["conv2d_1", "conv2d_2", "conv2d_3", "max_pooling2d_1", "flatten_1"], ["dense_1", "dropout_1", "dense_2"]
-    )
-    features = trunk.predict(x, batch_size=32, verbose=0)
+    before = model.get_layer("dense_2").get_weights()[0]
     params = {
         "optimizer": "adam",
         "learning_rate": 1e-3,
@@ -75,8 +71,13 @@ def test_mixed_frozen_trunk_head_trains_on_cached_features(tmp_path: Path, monke
         "batch_size": 16,
         "epochs": 2,
     }
-    training.fit(head, features[:48], y[:48], params, "mixed_head", validation=(features[48:], y[48:]))
-    assert np.isfinite(head.evaluate(features, y, verbose=0)[0])
+    trunk = ["conv2d_1", "conv2d_2", "conv2d_3", "max_pooling2d_1", "flatten_1"]
+    training.fit_head_on_frozen_trunk(
+        model, trunk, ["dense_1", "dropout_1", "dense_2"], (x[:48], y[:48]), (x[48:], y[48:]), params, "mixed_head"
+    )  # bfloat16 features through the scratch file
+    model.compile(loss="categorical_crossentropy")
+    assert np.isfinite(model.evaluate(x, y, verbose=0))
+    assert not np.array_equal(model.get_layer("dense_2").get_weights()[0], before)
     assert (tmp_path / "dvclive" / "mixed_head" / "metrics.json").is_file()
 
 
@@ -179,3 +180,61 @@ def test_head_on_cached_features_trains_like_fit_with_the_trunk_frozen(
             cached_model.get_layer(name).get_weights()[0], plain_model.get_layer(name).get_weights()[0]
         )
     assert not np.allclose(plain_model.get_layer("dense_2").get_weights()[0], initial)  # it did train
+
+
+def _head(width: int) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input((width,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def test_head_fitted_on_feature_rows_is_bit_identical_to_fit_on_the_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Row numbers are shuffled and batched as the features would be: the same weights, bit for bit.
+
+    200 examples in batches of 32 (a partial last batch), 3 epochs, dropout: any change
+    of order, batching or dropout draws would show.
+    """
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    features = rng.random((260, 12)).astype("float32")
+    y = training.targets(rng.integers(0, 10, size=260), 10)
+    params = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.5, "loss": "crossentropy"}
+    params |= {"batch_size": 32, "epochs": 3}
+    weights = []
+    for from_file in (False, True):
+        training.seed_everything(0)
+        head = _head(12)
+        if from_file:
+            path = tmp_path / "features.bin"
+            path.write_bytes(features.tobytes())
+            index = keras.Input((1,), dtype="int64")
+            with training.FeatureRows(path, (12,), np.dtype("float32")) as rows:
+                indexed = keras.Model(index, head(rows(index)))
+                numbers = np.arange(260, dtype=np.int64)[:, None]
+                training.fit(indexed, numbers[:200], y[:200], params, "rows", (numbers[200:], y[200:]))
+        else:
+            training.fit(head, features[:200], y[:200], params, "arrays", (features[200:], y[200:]))
+        weights.append(head.get_weights())
+    for from_arrays, from_rows in zip(*weights, strict=True):
+        np.testing.assert_array_equal(from_arrays, from_rows)
+    curves = [(tmp_path / "dvclive" / s / "metrics.json").read_text() for s in ("arrays", "rows")]
+    assert curves[0] == curves[1]  # validation figures too
+
+
+def test_feature_rows_reads_the_rows_asked_for_and_refuses_a_short_file(tmp_path: Path) -> None:
+    features = np.arange(5 * 6, dtype="float32").reshape(5, 2, 3)
+    path = tmp_path / "features.bin"
+    with path.open("wb") as file:
+        training.write_features(keras.Sequential([keras.Input((2, 3)), keras.layers.Identity()]), features, file)
+    assert path.read_bytes() == features.tobytes()
+    with training.FeatureRows(path, (2, 3), np.dtype("float32")) as rows:
+        np.testing.assert_array_equal(rows.read(np.array([[4], [0], [4]])), features[[4, 0, 4]])
+        with pytest.raises(StageError, match="row 5 is missing"):
+            rows.read(np.array([[5]]))
