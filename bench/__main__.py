@@ -212,7 +212,7 @@ def print_report(result: dict) -> None:
     for key in arms["pipeline"]["accuracy"]:
         print(f"{key:26}" + "".join(f"{arms[name]['accuracy'][key]:24.4f}" for name in names))
     print(f"\n{'':26}" + "".join(f"{name:>24}" for name in names))
-    for label, key in (("wall time (s)", "seconds"), ("peak RSS (MB)", "peak_rss_mb")):
+    for label, key in (("wall time (s)", "seconds"), ("peak RSS (MiB)", "peak_rss_mb")):
         print(f"{label:26}" + "".join(f"{show(arms[name][key]):>24}" for name in names))
     rates = "".join(f"{show(arms[name]['base_images_per_second']):>24}" for name in names)
     print(f"{'base training (images/s)':26}{rates}")

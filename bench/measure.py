@@ -24,7 +24,7 @@ def measure(command: list[str], log_file: Path) -> dict:
         code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT).returncode
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-    return {"returncode": code, "seconds": seconds, "peak_rss_mb": peak_kib / 1024}
+    return {"returncode": code, "seconds": seconds, "peak_rss_mb": peak_kib / 1024}  # MiB
 
 
 if __name__ == "__main__":
