@@ -217,7 +217,8 @@ def print_report(result: dict) -> None:
     rates = "".join(f"{show(arms[name]['base_images_per_second']):>24}" for name in names)
     print(f"{'base training (images/s)':26}{rates}")
     print(f"\npipeline / float32 replay: {show(result['ratio_to_float32_replay'], 2)}")
-    print(f"pipeline / {precision} replay: {show(result['ratio_to_same_precision_replay'], 2)}")
+    if precision != "float32":  # else the same arm
+        print(f"pipeline / {precision} replay: {show(result['ratio_to_same_precision_replay'], 2)}")
     peak = result["peak"]
     for p, gflops in peak["peak_gflops_by_precision"].items():
         images = result["base_images_per_second_at_peak"][p]

@@ -50,6 +50,8 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
     )
 
     raw = read_npz(mnist)
+    limits = {"train": params["prepare"]["train_limit"], "test": params["prepare"]["test_limit"]}
+    raw = {key: value[: limits[key.split("_")[1]]] for key, value in raw.items()}  # as prepare cuts them
     data = {name: select_digits(raw["x_train"], raw["y_train"], digits) for name, digits in SPLITS.items()}
     test = {name: select_digits(raw["x_test"], raw["y_test"], digits) for name, digits in SPLITS.items()}
     parts["start-up (imports, data)"] = time.perf_counter() - started
