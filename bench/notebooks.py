@@ -70,15 +70,16 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
         model.compile(
             optimizer=training.make_optimizer(p), loss=training.make_loss(p["loss"], units), metrics=["accuracy"]
         )
-        split = VALIDATION_SPLIT.get(group, 0.0)
-        throughput = training.Throughput(group, math.ceil(len(x) * (1.0 - split)))  # Keras trains on the first part
-        log.info("%s: fitting %s on %s for %d epochs", group, model.name, split, p["epochs"])
+        validation_split = VALIDATION_SPLIT.get(group, 0.0)
+        trained = math.ceil(len(x) * (1.0 - validation_split))  # Keras trains on the first part
+        throughput = training.Throughput(group, trained)
+        log.info("%s: fitting %s on %d images of %s for %d epochs", group, model.name, trained, split, p["epochs"])
         model.fit(
             training.images(x),
             training.targets(y, units, offset),
             batch_size=p["batch_size"],
             epochs=p["epochs"],
-            validation_split=split,
+            validation_split=validation_split,
             callbacks=[throughput],
             verbose=2,
         )

@@ -100,3 +100,15 @@ def test_spread_and_ratios_pair_the_repeats() -> None:
     pipeline = [{"seconds": 10.0}, {"seconds": 12.0}, {"seconds": 8.0}]
     replay = [{"seconds": 20.0}, {"seconds": 20.0}, {"seconds": 20.0}]
     assert ratios(pipeline, replay) == {"median": 0.5, "min": 0.4, "max": 0.6}
+
+
+def test_layer_times_cover_every_layer_and_the_whole_models_work() -> None:
+    """bench.layers: one row per layer of the base CNN, in order, whose FLOPs add up to the model's."""
+    from bench.layers import layer_times
+
+    rows = layer_times(batch=4, steps=1)
+    names = [row["layer"] for row in rows]
+    assert names[0] == "rescale" and names[-1] == "dense_2" and "conv2d_3" in names and "dropout_1" in names
+    assert sum(row["flops"] for row in rows) == 4 * training_flops_per_image()
+    assert [row["flops"] > 0 for row in rows] == [name.startswith(("conv", "dense")) for name in names]
+    assert all(row["seconds"] > 0 for row in rows)
