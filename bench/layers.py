@@ -20,22 +20,11 @@ import logging
 import statistics
 import time
 
+from bench.peak import matmul_gflops, multiply_adds, training_images_per_second
+
 log = logging.getLogger("bench.layers")
 
 ROUNDS = 5
-
-
-def multiply_adds(layer) -> int:
-    """Multiply-adds per image of a Conv2D or Dense layer; 0 for the others."""
-    import keras
-
-    if isinstance(layer, keras.layers.Conv2D):
-        _, height, width, filters = layer.output.shape
-        kernel_h, kernel_w, channels, _ = layer.kernel.shape
-        return height * width * filters * kernel_h * kernel_w * channels
-    if isinstance(layer, keras.layers.Dense):
-        return layer.kernel.shape[0] * layer.kernel.shape[1]
-    return 0
 
 
 def step_seconds(layer, x, input_gradient: bool, steps: int) -> float:
@@ -87,8 +76,6 @@ def layer_times(precision: str = "float32", batch: int = 128, steps: int = 20) -
 
 
 def main() -> None:
-    from bench.peak import matmul_gflops, training_images_per_second
-
     parser = argparse.ArgumentParser(prog="python -m bench.layers", description=__doc__.split("\n")[0])
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
     parser.add_argument("--batch", type=int, default=128, help="images per step (train_base: 128)")

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from mnist_transfer.data import SPLITS, read_npz, select_digits
+from mnist_transfer.data import SPLITS, read_npz, select_digits, validation_start
 from mnist_transfer.params import load_params
 
 log = logging.getLogger("bench.notebooks")
@@ -71,7 +70,7 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
             optimizer=training.make_optimizer(p), loss=training.make_loss(p["loss"], units), metrics=["accuracy"]
         )
         validation_split = VALIDATION_SPLIT.get(group, 0.0)
-        trained = math.ceil(len(x) * (1.0 - validation_split))  # Keras trains on the first part
+        trained = validation_start(len(x), validation_split)  # Keras trains on the images before it
         throughput = training.Throughput(group, trained)
         log.info("%s: fitting %s on %d images of %s for %d epochs", group, model.name, trained, split, p["epochs"])
         model.fit(

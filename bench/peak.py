@@ -40,21 +40,24 @@ def matmul_gflops(dtype: str = "float32") -> float:
     return 2 * SIZE**3 / best / 1e9
 
 
-def training_flops_per_image() -> float:
-    """3 x 2 x multiply-adds of build_base_cnn's conv and dense layers for one image."""
+def multiply_adds(layer) -> int:
+    """Multiply-adds per image of a Conv2D or Dense layer; 0 for the others."""
     import keras
 
+    if isinstance(layer, keras.layers.Conv2D):
+        _, height, width, filters = layer.output.shape
+        kernel_h, kernel_w, channels, _ = layer.kernel.shape
+        return height * width * filters * kernel_h * kernel_w * channels
+    if isinstance(layer, keras.layers.Dense):
+        return layer.kernel.shape[0] * layer.kernel.shape[1]
+    return 0
+
+
+def training_flops_per_image() -> float:
+    """3 x 2 x multiply-adds of build_base_cnn's conv and dense layers for one image."""
     from mnist_transfer.models import build_base_cnn
 
-    multiply_adds = 0
-    for layer in build_base_cnn().layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            _, height, width, filters = layer.output.shape
-            kernel_h, kernel_w, channels, _ = layer.kernel.shape
-            multiply_adds += height * width * filters * kernel_h * kernel_w * channels
-        elif isinstance(layer, keras.layers.Dense):
-            multiply_adds += layer.kernel.shape[0] * layer.kernel.shape[1]
-    return 3 * 2 * multiply_adds
+    return 3 * 2 * sum(multiply_adds(layer) for layer in build_base_cnn().layers)
 
 
 def training_images_per_second(policy: str) -> float:
