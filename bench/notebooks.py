@@ -93,13 +93,13 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
 
     # Notebook 000, sequential: CNN on 0-4, then its conv layers frozen and the dense layers retrained on 5-9.
     with part("train_base"):
-        keras.utils.set_random_seed(params["train_base"]["seed"])
+        keras.utils.set_random_seed(params["seed"])
         base = build_base_cnn(params["train_base"]["input_divisor"])
         base_fit = fit(base, "0-4", "train_base", 10)
     with part("evaluate"):
         results["base 0-4"], results["base 0-9"] = accuracy(base, "0-4"), accuracy(base, "0-9")
     with part("freeze_retrain"):
-        keras.utils.set_random_seed(params["freeze_retrain"]["seed"])
+        keras.utils.set_random_seed(params["seed"])
         for layer in body_layers(base)[: params["freeze_retrain"]["frozen_layers"]]:
             layer.trainable = False
         add_dense_l2(base, params["freeze_retrain"]["l2"])
@@ -109,11 +109,11 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
 
     # Notebook 000, branching: trunk + 0-4 head on 0-4, then a 5-9 head trained with everything else frozen.
     with part("train_branch_base"):
-        keras.utils.set_random_seed(params["train_branch_base"]["seed"])
+        keras.utils.set_random_seed(params["seed"])
         branch_base = build_branch_cnn(params["train_branch_base"]["input_divisor"])
         fit(branch_base, "0-4", "train_branch_base", 5)
     with part("train_branch"):
-        keras.utils.set_random_seed(params["train_branch"]["seed"])
+        keras.utils.set_random_seed(params["seed"])
         branch = grow_branch(branch_base)
         for layer in body_layers(branch_base):
             layer.trainable = False
@@ -123,7 +123,7 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
 
     # Notebook 003: CNN on all ten digits, then its frozen conv blocks under a new 0-vs-1 head.
     with part("train_full"):
-        keras.utils.set_random_seed(params["train_full"]["seed"])
+        keras.utils.set_random_seed(params["seed"])
         full = build_full_cnn(params["train_full"]["input_divisor"])
         fit(full, "0-9", "train_full", 10)
     with part("evaluate"):
@@ -132,7 +132,7 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
         layer.trainable = False
     for head, units in (("softmax", 2), ("sigmoid", 1)):
         with part(f"transfer_01@{head}"):
-            keras.utils.set_random_seed(params["transfer_01"]["seed"])
+            keras.utils.set_random_seed(params["seed"])
             transfer = rehead_full_cnn(full, units)
             fit(transfer, "0-1", "transfer_01", units)
         with part("evaluate"):

@@ -1,13 +1,17 @@
-"""Writing outputs: atomically (temp file + rename) and byte-for-byte reproducibly.
+"""Writing outputs: atomically (temp file + rename), all of a stage's together, byte-for-byte reproducibly.
 
 Every file a stage produces goes through here, so an interrupted stage never leaves a
 half-written output for DVC to cache, and the same content always gives the same bytes
-(so `dvc.lock` hashes repeat across runs).
+(so `dvc.lock` hashes repeat across runs). Inside `outputs_together()` (errors.run_stage
+opens it around every stage) each finished file waits as a temporary file beside its
+place, and all of them are renamed into place only when the stage has succeeded: a
+failure at any point leaves every previous output as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -25,26 +29,75 @@ if TYPE_CHECKING:
 # A fixed timestamp for every zip entry (the zip format's earliest date).
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
+# (temporary file, its place) for every file finished inside outputs_together(); None outside it.
+_pending: list[tuple[Path, Path]] | None = None
+
+
+@contextlib.contextmanager
+def outputs_together() -> Iterator[None]:
+    """Every file written through this module inside the block lands only if the whole block succeeds."""
+    global _pending
+    _pending = []
+    try:
+        yield
+        for tmp, path in _pending:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in _pending:
+            tmp.unlink(missing_ok=True)
+        _pending = None
+
+
+@contextlib.contextmanager
+def _disk_full_is_one_line(path: Path | str) -> Iterator[None]:
+    """A full disk while writing `path`: a one-line StageError naming it, not a traceback."""
+    from mnist_transfer.errors import StageError
+
+    try:
+        yield
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StageError(
+                f"{path}: no space left on the device while writing it; free some space and rerun"
+            ) from None
+        raise
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; it replaces `path` only if the block succeeds.
+
+    Inside outputs_together() the replacement waits for the end of the stage.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with _disk_full_is_one_line(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            os.close(fd)
+            tmp = Path(tmp_name)
+            yield tmp
+        if _pending is None:
+            os.replace(tmp, path)
+        else:
+            _pending.append((tmp, path))
+            tmp = None  # outputs_together() renames or removes it
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def write_text(path: Path | str, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_texts(texts: dict[Path, str]) -> None:
+    """Write several text files, each atomically."""
+    for path, text in texts.items():
+        write_text(path, text)
 
 
 def write_json(path: Path | str, data: Any) -> None:
@@ -81,7 +134,8 @@ def save_model(model: keras.Model, path: Path | str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".save-") as scratch:
         raw = Path(scratch) / "model.keras"
-        model.save(raw)
+        with _disk_full_is_one_line(path):
+            model.save(raw)
         with zipfile.ZipFile(raw) as archive:
             members = {info.filename: archive.read(info) for info in archive.infolist()}
     metadata = json.loads(members["metadata.json"])

@@ -1,25 +1,29 @@
-"""What a model's bytes depend on besides params and data: precision, library versions, CPU.
+"""What a model's bytes depend on besides params and data, and what DVC sees of it.
 
-The `compute` stage (always run: it is cheap and reads this machine) writes
-metrics/compute.json. Every stage that runs TensorFlow declares that file as a
-dependency and takes its precision from it, so a machine that resolves `auto`
-differently, or runs another TensorFlow, Keras or NumPy, or other CPU kernels,
-reruns exactly those stages, and a machine that resolves the same reruns nothing.
+Two kinds of input:
+- what changes a result's meaning is committed and a DVC input of every TensorFlow
+  stage: params `precision` (the Keras dtype policy) and requirements.lock (the exact
+  TensorFlow, Keras and NumPy versions). A stage refuses to run under other versions
+  than the lock pins, so a result in dvc.lock always belongs to the versions in git.
+- what changes only the rounding, the CPU's kernel family (oneDNN picks its kernels by
+  the widest instructions the CPU has), is recorded beside each training run's metrics
+  for the review, and is no DVC input: a clone on another CPU pulls the models and
+  reruns nothing (docs: how far a rerun on another CPU kind moves the numbers).
 
-No TensorFlow here: the probe runs in well under a second.
+No TensorFlow here: this module is read in well under a second.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import re
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from mnist_transfer.errors import DataError
 
-COMPUTE_PATH = Path("metrics/compute.json")
 CPUINFO = Path("/proc/cpuinfo")
+LOCK_FILE = Path("requirements.lock")
 
 # The CPU flag that makes bfloat16 training faster than float32: AMX tiles. AVX512-BF16
 # alone is not enough: on a Xeon with avx512_bf16 and no AMX, `python -m bench.peak` gave
@@ -29,6 +33,17 @@ FAST_BF16_FLAG = "amx_bf16"
 # oneDNN picks its kernels (and so the rounding of every sum) by the best of these the
 # CPU has: the widest first.
 ISA_LEVELS = ("amx_bf16", "avx512_bf16", "avx512_vnni", "avx512f", "avx2", "avx", "sse4_2")
+# oneDNN's ONEDNN_MAX_CPU_ISA names, as ISA_LEVELS: the environment variable caps the
+# kernels oneDNN picks, as on a CPU that has no wider instructions.
+ONEDNN_ISA = {
+    "AVX512_CORE_AMX": "amx_bf16",
+    "AVX512_CORE_BF16": "avx512_bf16",
+    "AVX512_CORE_VNNI": "avx512_vnni",
+    "AVX512_CORE": "avx512f",
+    "AVX2": "avx2",
+    "AVX": "avx",
+    "SSE41": "sse4_2",
+}
 # Libraries whose versions change the numbers for the same params and data.
 LIBRARIES = ("tensorflow", "keras", "numpy")
 
@@ -47,51 +62,47 @@ def cpu_has_fast_bfloat16(flags: set[str]) -> bool:
     return FAST_BF16_FLAG in flags
 
 
-def cpu_isa(flags: set[str]) -> str:
-    """The widest of ISA_LEVELS the CPU has, or `other`."""
-    return next((level for level in ISA_LEVELS if level in flags), "other")
-
-
-def resolve_precision(choice: str, fast_bfloat16: bool) -> str:
-    """The Keras dtype policy for params `compute.precision`.
-
-    `auto` is mixed_bfloat16 where bfloat16 trains faster (AMX) and float32 elsewhere:
-    without AMX bfloat16 is slower than float32, and without any bfloat16 instruction
-    it is emulated and about 4x slower (`python -m bench.peak`: 203 against 793 images/s).
-    """
-    if choice != "auto":
-        return choice
-    return "mixed_bfloat16" if fast_bfloat16 else "float32"
+def cpu_isa(flags: set[str], max_isa: str | None = None) -> str:
+    """The widest of ISA_LEVELS the CPU has, at most `max_isa` (an ONEDNN_MAX_CPU_ISA value), or `other`."""
+    cap = ONEDNN_ISA.get((max_isa or "").upper())
+    levels = ISA_LEVELS[ISA_LEVELS.index(cap) :] if cap else ISA_LEVELS
+    return next((level for level in levels if level in flags), "other")
 
 
 def library_versions() -> dict[str, str]:
+    """The installed versions of LIBRARIES."""
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
-def describe(choice: str, cpuinfo: Path = CPUINFO) -> dict[str, Any]:
-    """metrics/compute.json's content for params `compute.precision` = `choice` on this machine."""
-    flags = cpu_flags(cpuinfo)
-    return {
-        "precision": resolve_precision(choice, cpu_has_fast_bfloat16(flags)),
-        "requested_precision": choice,
-        "cpu_isa": cpu_isa(flags),
-        "versions": library_versions(),
-    }
+def locked_versions(lock: Path = LOCK_FILE) -> dict[str, str]:
+    """The versions of LIBRARIES that the lock file pins (`name==version` lines, as pip-compile writes them)."""
+    try:
+        text = lock.read_text()
+    except OSError as err:
+        raise DataError(f"{lock}: cannot be read ({err.strerror}); run the stage from the project root") from None
+    pins = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", text, flags=re.M))
+    pins = {name.lower().replace("_", "-"): version for name, version in pins.items()}
+    missing = [name for name in LIBRARIES if name not in pins]
+    if missing:
+        raise DataError(f"{lock} pins no {', '.join(missing)}; regenerate it (docs/reproducibility.md)")
+    return {name: pins[name] for name in LIBRARIES}
 
 
-def load(path: Path = COMPUTE_PATH) -> dict[str, Any]:
-    """The recorded compute, checked against the libraries running now.
+def check_versions(lock: Path = LOCK_FILE) -> dict[str, str]:
+    """The locked versions, after checking that they are the ones installed; else a one-line DataError.
 
-    A stage run by hand after the libraries changed would otherwise make models that
-    dvc.lock attributes to the old versions.
+    A stage run under other versions would make models that dvc.lock attributes to the
+    lock's versions.
     """
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro compute` first")
-    recorded = json.loads(path.read_text())
-    running = library_versions()
-    if recorded.get("versions") != running:
-        raise DataError(
-            f"{path} records {recorded.get('versions')} but this environment runs {running}; "
-            "run `dvc repro` so that its compute stage records them"
+    locked, running = locked_versions(lock), library_versions()
+    if running != locked:
+        differ = ", ".join(
+            f"{name} {running[name]} (lock: {locked[name]})" for name in LIBRARIES if running[name] != locked[name]
         )
-    return recorded
+        raise DataError(f"this environment runs {differ}; install the lock: pip install --no-deps -r {lock}")
+    return locked
+
+
+def machine(cpuinfo: Path = CPUINFO) -> dict[str, str]:
+    """The record of the CPU a stage ran on: the kernel family oneDNN uses (rounding only, not a DVC input)."""
+    return {"cpu_isa": cpu_isa(cpu_flags(cpuinfo), os.environ.get("ONEDNN_MAX_CPU_ISA"))}

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
-import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
+
+from mnist_transfer.quiet_tf import keras, tf
+
+ops = keras.ops
 
 
 class Logits(keras.layers.Layer):
@@ -113,17 +114,6 @@ def add_ewc_penalty(model: keras.Model, fisher: list[np.ndarray], strength: floa
         if tuple(weight.shape) != importance.shape:
             raise ValueError(f"Fisher shape {importance.shape} does not match weight {weight.path} {weight.shape}")
         weight.regularizer = EWCPenalty(importance, weight.numpy(), strength)
-
-
-def balanced_buffer(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Indices of `size` examples, as evenly spread over the classes present as possible."""
-    rng = np.random.default_rng(seed)
-    classes = np.unique(labels)
-    per_class = [size // len(classes) + (i < size % len(classes)) for i in range(len(classes))]
-    chosen = [
-        rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in zip(classes, per_class, strict=True)
-    ]
-    return np.sort(np.concatenate(chosen))
 
 
 class ReplayBatches(keras.utils.PyDataset):

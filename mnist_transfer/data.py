@@ -11,12 +11,13 @@ import math
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnist_transfer.errors import DataError
+from mnist_transfer.errors import DataError, restore_hint
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,31 @@ SPLITS: dict[str, tuple[int, ...]] = {
 PARTS = ("train", "val", "test")
 
 
-def read_npz(path: Path | str) -> dict[str, np.ndarray]:
-    """Load every array of an .npz into memory; DataError if missing or unreadable."""
+def read_npz(path: Path | str, fix: str | None = None) -> dict[str, np.ndarray]:
+    """Load every array of an .npz into memory, or a one-line DataError saying what is wrong and `fix`.
+
+    Catches every way an .npz is damaged: not a zip, truncated, a member whose compressed
+    data or CRC is wrong, a member that is not a NumPy array (or holds pickled objects).
+    `fix` defaults to restoring the file as a stage output (errors.restore_hint).
+    """
     path = Path(path)
+    fix = fix or restore_hint(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{path}: missing; {fix}")
     try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # decompresses every member and checks its CRC
+        if damaged is not None:
+            raise DataError(f"{path}: damaged, member {damaged} fails its CRC check; {fix}")
         with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise DataError(f"{path}: not a readable .npz (truncated or corrupt?): {err}") from None
+            arrays = {key: npz[key] for key in npz.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, RuntimeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"{path}: damaged, not a readable .npz ({reason}); {fix}") from None
+    not_arrays = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if not_arrays:
+        raise DataError(f"{path}: member {not_arrays[0]} is not a NumPy array; {fix}")
+    return arrays
 
 
 def validate_mnist(arrays: dict[str, np.ndarray], source: str) -> None:
@@ -72,6 +88,20 @@ def validate_mnist(arrays: dict[str, np.ndarray], source: str) -> None:
         counts = tuple(int(c) for c in np.bincount(labels, minlength=10))
         if counts != expected:
             raise DataError(f"{source}: {key} digit counts {counts} differ from MNIST's {expected}")
+
+
+def content_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the arrays themselves (key, dtype, shape, bytes, keys sorted), whatever file packs them.
+
+    The same MNIST comes as different files (compressed or not, other zip tools): this
+    hash is the same for all of them, and params `dataset.content_sha256` holds MNIST's.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}:{array.dtype.str}:{array.shape}\n".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def sha256_of(path: Path | str) -> str:
@@ -163,17 +193,45 @@ class Split:
 def load_split(name: str, prepared_dir: Path = PREPARED_DIR) -> Split:
     """Load a prepared split, checking it is non-empty 28x28 images with labels of its digits."""
     path = split_path(name, prepared_dir)
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro prepare` first")
     arrays = read_npz(path)
     for part in PARTS:
         x, y = arrays.get(f"x_{part}"), arrays.get(f"y_{part}")
         if x is None or y is None:
-            raise DataError(f"{path}: no x_{part}/y_{part}; rerun `dvc repro prepare`")
+            raise DataError(f"{path}: no x_{part}/y_{part}; {restore_hint(path)}")
         if x.ndim != 3 or x.shape[1:] != IMAGE_SHAPE or len(x) != len(y):
             raise DataError(f"{path}: x_{part} has shape {x.shape}, expected (N, 28, 28) with N = {len(y)}")
         if len(x) == 0:
             raise DataError(f"{path}: its {part} set is empty; raise prepare.train_limit / test_limit")
         if not np.isin(y, SPLITS[name]).all():
-            raise DataError(f"{path}: y_{part} has labels outside {name}")
+            raise DataError(f"{path}: y_{part} has labels outside {name}; {restore_hint(path)}")
     return Split(name, *(arrays[f"{xy}_{part}"] for part in PARTS for xy in ("x", "y")))
+
+
+def balanced_counts(labels: np.ndarray, size: int) -> dict[int, int]:
+    """How many of `size` examples a class-balanced sample takes from each class in `labels`."""
+    classes = np.unique(labels)
+    return {int(c): size // len(classes) + (i < size % len(classes)) for i, c in enumerate(classes)}
+
+
+def check_sample(labels: np.ndarray, size: int, param: str, data: str) -> None:
+    """Refuse, in one line naming both params, a class-balanced sample larger than a class holds.
+
+    `param` is the params key setting `size`; `data` says what `labels` are, with the
+    params that set their number (e.g. "0-4 training images (prepare.train_limit = 2000)").
+    """
+    available = dict(zip(*np.unique(labels, return_counts=True), strict=True))
+    for digit, wanted in balanced_counts(labels, size).items():
+        if wanted > available[digit]:
+            raise DataError(
+                f"{param} = {size} takes {wanted} images of digit {digit}, but the {data} hold only "
+                f"{available[digit]} of them; lower {param} or keep more images"
+            )
+
+
+def balanced_buffer(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Indices of `size` examples, as evenly spread over the classes present as possible (check_sample first)."""
+    rng = np.random.default_rng(seed)
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in balanced_counts(labels, size).items()
+    ]
+    return np.sort(np.concatenate(chosen))

@@ -4,19 +4,24 @@ Layer names follow the notebooks' `model.summary()` tables. Each model starts wi
 `rescale` layer (pixel / input_divisor) so that a saved model carries its own input
 scaling and every stage can feed it raw 0-255 images.
 
-Under a mixed-precision policy (params `compute.precision`) the layers compute in
+Under a mixed-precision policy (params `precision`) the layers compute in
 bfloat16 or float16, except each model's output layer, which stays float32 so that
 probabilities and losses keep their precision (Keras' mixed-precision guide).
 """
 
 from __future__ import annotations
 
+import random
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
-import keras
-from keras import layers, ops
+import numpy as np
 
-from mnist_transfer.errors import DataError
+from mnist_transfer.errors import DataError, restore_hint
+from mnist_transfer.quiet_tf import keras
+
+layers, ops = keras.layers, keras.ops
 
 INPUT_SHAPE = (28, 28, 1)
 
@@ -180,15 +185,48 @@ def freeze_trunk(model: keras.Model, trunk: list[str], head: list[str]) -> tuple
     return trunk_model, head_model
 
 
-def load_model(path: Path | str) -> keras.Model:
-    """Load a stage's .keras model, checking it takes 28x28x1 images."""
+def architecture(model: keras.Model) -> list[tuple[str, str, list[tuple[int, ...]]]]:
+    """What a model is, weights aside: each layer's class, name and weight shapes, in order."""
+    return [
+        (type(layer).__name__, layer.name, [tuple(weight.shape) for weight in layer.weights]) for layer in model.layers
+    ]
+
+
+def load_model(path: Path | str, like: Callable[[], keras.Model] | None = None) -> keras.Model:
+    """Load a stage's .keras model: whole, taking 28x28x1 images and, given `like`, of its architecture.
+
+    `like` is the builder of the architecture the producing stage builds; the model it
+    builds for the comparison leaves every random state as it was, so seeded training
+    draws the same numbers with or without the check. Every problem is a one-line
+    DataError with the fix.
+    """
     path = Path(path)
+    fix = restore_hint(path)
     if not path.is_file():
-        raise DataError(f"{path}: missing; run the stage that makes it (`dvc repro`)")
+        raise DataError(f"{path}: missing; {fix}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # reads every member, checking its CRC
+            if damaged is None and "config.json" not in archive.namelist():
+                damaged = "config.json (absent)"
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        raise DataError(f"{path}: damaged, not a whole .keras file ({err}); {fix}") from None
+    if damaged is not None:
+        raise DataError(f"{path}: damaged, member {damaged} does not read back; {fix}")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a bad file
-        raise DataError(f"{path}: not a loadable Keras model ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: not a loadable Keras model ({type(err).__name__}: {err}); {fix}") from None
     if tuple(model.input_shape[1:]) != INPUT_SHAPE:
-        raise DataError(f"{path}: model takes inputs of shape {model.input_shape[1:]}, expected {INPUT_SHAPE}")
+        raise DataError(f"{path}: model takes inputs of shape {model.input_shape[1:]}, expected {INPUT_SHAPE}; {fix}")
+    if like is not None:
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        try:
+            reference = like()  # its layers draw their initialiser seeds from Python's random
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+        if architecture(model) != architecture(reference):
+            found = ", ".join(layer.name for layer in model.layers)
+            raise DataError(f"{path}: not a {reference.name} model (its layers: {found}); {fix}")
     return model

@@ -141,7 +141,6 @@ OPTIMIZERS = ("adam", "sgd")
 LOSSES = ("crossentropy", "mse", "keras2_crossentropy")
 
 TRAINING = {
-    "seed": Int(low=0, high=SEED_MAX),
     "epochs": Int(low=1),
     "batch_size": Int(low=1),
     "optimizer": Choice(OPTIMIZERS),
@@ -152,14 +151,17 @@ TRAINING = {
 # 255 / input_divisor must stay a finite float32.
 FROM_SCRATCH = {**TRAINING, "input_divisor": Float(low=1e-30, high=FLOAT32_MAX)}
 
-# Keras dtype policies for params `compute.precision`; `auto` picks one for the CPU (compute.resolve_precision).
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+# Keras dtype policies for params `precision` (compute.py: which CPUs run each fast).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
-SCHEMA: dict[str, dict[str, Any]] = {
-    "compute": {"precision": Choice(PRECISIONS)},
+# A top-level key holds a rule; a group holds its keys' rules.
+SCHEMA: dict[str, Any] = {
+    "seed": Int(low=0, high=SEED_MAX),
+    "precision": Choice(PRECISIONS),
     "dataset": {
         "url": Text(r"(https?|file)://\S+", "an http(s):// or file:// URL"),
         "sha256": Text(r"[0-9a-f]{64}", "64 lowercase hex digits"),
+        "content_sha256": Text(r"[0-9a-f]{64}", "64 lowercase hex digits"),
     },
     "prepare": {
         "validation_fraction": Float(low=0.0, high=1.0, low_exclusive=True),
@@ -194,7 +196,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
 }
 
 
-def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, dict[str, Any]]:
+def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, Any]:
     """Check `raw` (parsed params.yaml) against SCHEMA; return it with numbers normalised.
 
     Raises ParamsError naming the first problem found.
@@ -202,25 +204,30 @@ def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, dict[str, An
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of params groups, got {type(raw).__name__}")
     _no_unknown(raw, SCHEMA, source, prefix="")
-    clean: dict[str, dict[str, Any]] = {}
+    clean: dict[str, Any] = {}
     for group, keys in SCHEMA.items():
+        if not isinstance(keys, dict):  # a top-level key
+            clean[group] = _checked(raw, group, keys, source, prefix="")
+            continue
         if group not in raw:
             raise ParamsError(f"{source}: missing params group '{group}' (keys: {', '.join(keys)})")
         values = raw[group]
         if not isinstance(values, dict):
             raise ParamsError(f"{source}: '{group}' must be a mapping of keys, got {values!r}")
         _no_unknown(values, keys, source, prefix=f"{group}.")
-        clean[group] = {}
-        for key, rule in keys.items():
-            if key not in values:
-                raise ParamsError(f"{source}: missing key {group}.{key} ({rule.describe()})")
-            try:
-                clean[group][key] = rule.check(values[key])
-            except ValueError:
-                raise ParamsError(
-                    f"{source}: {group}.{key} = {values[key]!r} is not allowed; expected {rule.describe()}"
-                ) from None
+        clean[group] = {key: _checked(values, key, rule, source, prefix=f"{group}.") for key, rule in keys.items()}
     return clean
+
+
+def _checked(values: dict, key: str, rule: Any, source: str, prefix: str) -> Any:
+    if key not in values:
+        raise ParamsError(f"{source}: missing key {prefix}{key} ({rule.describe()})")
+    try:
+        return rule.check(values[key])
+    except ValueError:
+        raise ParamsError(
+            f"{source}: {prefix}{key} = {values[key]!r} is not allowed; expected {rule.describe()}"
+        ) from None
 
 
 def _no_unknown(given: dict, allowed: dict, source: str, prefix: str) -> None:
@@ -231,15 +238,34 @@ def _no_unknown(given: dict, allowed: dict, source: str, prefix: str) -> None:
             raise ParamsError(f"{source}: unknown key '{prefix}{key}'{hint}")
 
 
-def load_params(path: Path | str = PARAMS_FILE) -> dict[str, dict[str, Any]]:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    source = str(PARAMS_FILE)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParamsError(
+                    f"{self.source}: key '{key}' is given twice, at lines {seen[key]} and {line}; keep one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> dict[str, Any]:
     """Read and validate the whole params file (every stage validates all of it)."""
     path = Path(path)
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise ParamsError(f"{path}: not found; run the stage from the project root") from None
+    loader = type("Loader", (_UniqueKeyLoader,), {"source": str(path)})
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=loader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""

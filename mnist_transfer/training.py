@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import os
@@ -11,22 +12,40 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter out of stage logs
-
-import keras
 import numpy as np
-import tensorflow as tf
-from dvclive import Live
-from dvclive.keras import DVCLiveCallback
 
 from mnist_transfer import compute
+from mnist_transfer.artifacts import write_texts
 from mnist_transfer.data import Split
 from mnist_transfer.errors import StageError
 from mnist_transfer.models import freeze_trunk
+from mnist_transfer.quiet_tf import keras, tf
 
 log = logging.getLogger(__name__)
 
-LIVE_DIR = Path("dvclive")
+LIVE_DIR = Path("dvclive")  # dvclive/<stage>/metrics.json: each training run's last-epoch figures
+CURVES_DIR = Path("plots/curves")  # plots/curves/<stage>/<quantity>.csv: train and validation by epoch
+
+
+def write_curves(live_dir: Path, stage: str) -> None:
+    """dvclive's per-metric TSVs in `live_dir` as one CSV per chart, and its summary, for `stage`.
+
+    plots/curves/<stage>/<quantity>.csv has columns epoch (from 1), split (train or
+    validation; dvclive calls validation "eval") and the quantity: one file is one chart of
+    `dvc plots show` (dvc.yaml), both curves in it.
+    """
+    metrics = live_dir / "plots" / "metrics"
+    outputs = {}
+    for path in sorted((metrics / "train").glob("*.tsv")):
+        quantity, rows = path.stem, []
+        for split, folder in (("train", "train"), ("validation", "eval")):
+            with (metrics / folder / path.name).open(newline="") as file:
+                rows += [
+                    f"{int(row['step']) + 1},{split},{row[quantity]}" for row in csv.DictReader(file, delimiter="\t")
+                ]
+        outputs[CURVES_DIR / stage / f"{quantity}.csv"] = f"epoch,split,{quantity}\n" + "\n".join(rows) + "\n"
+    outputs[LIVE_DIR / stage / "metrics.json"] = (live_dir / "metrics.json").read_text()
+    write_texts(outputs)
 
 
 def seed_everything(seed: int) -> None:
@@ -35,17 +54,21 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def use_compute() -> str:
-    """Set the precision recorded in metrics/compute.json (the compute stage) for new layers; return it.
+def use_precision(precision: str) -> None:
+    """Set params `precision` as the Keras dtype policy for new layers, under the locked library versions.
 
     Every stage that runs TensorFlow calls this first: it refuses to run under other
-    library versions than the file records. Output layers are float32 whatever the
-    policy (see models.py), and a loaded model keeps the policy it was trained with.
+    TensorFlow, Keras or NumPy versions than requirements.lock pins. Output layers are
+    float32 whatever the policy (see models.py), and a loaded model keeps the policy it
+    was trained with.
     """
-    policy = compute.load()["precision"]
-    keras.mixed_precision.set_global_policy(policy)
-    log.info("precision: %s (%s)", policy, compute.COMPUTE_PATH)
-    return policy
+    versions = compute.check_versions()
+    keras.mixed_precision.set_global_policy(precision)
+    flags = compute.cpu_flags()
+    libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
+    log.info("precision %s, %s, CPU %s", precision, libraries, compute.machine()["cpu_isa"])
+    if precision == "mixed_bfloat16" and not compute.cpu_has_fast_bfloat16(flags):
+        log.warning("mixed_bfloat16 on a CPU without AMX trains slower than float32 (docs/performance.md)")
 
 
 def make_optimizer(params: dict[str, Any]) -> keras.optimizers.Optimizer:
@@ -186,12 +209,17 @@ def fit(
         metrics=metrics or ["accuracy"],
     )
     batches = {} if y is None else {"batch_size": params["batch_size"]}
-    # dvclive appends to its files epoch by epoch: log into a scratch folder and move it
-    # into place only when training has finished, so no half-written curves survive.
-    final, scratch = LIVE_DIR / stage, LIVE_DIR / f".{stage}.partial"
+    # dvclive appends to its files epoch by epoch: it logs into a scratch folder, and the
+    # stage's outputs (the summary and one CSV per chart) are written only once training
+    # has finished, so no half-written curves survive.
+    from dvclive import Live  # after quiet_tf: dvclive.keras imports TensorFlow
+    from dvclive.keras import DVCLiveCallback
+
+    scratch = LIVE_DIR / f".{stage}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         live = Live(dir=str(scratch), save_dvc_exp=False, dvcyaml=None, report=None)
+        live.summary.update(compute.machine())  # the CPU kind it trained on: for the review, not a DVC input
         log.info("%s: fitting %s for %d epochs", stage, model.name, params["epochs"])
         callbacks = [
             StopOnNonFinite(stage),
@@ -199,8 +227,7 @@ def fit(
             Throughput(stage, None if y is None else len(x)),
         ]
         model.fit(x, y, epochs=params["epochs"], validation_data=validation, callbacks=callbacks, verbose=2, **batches)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(scratch, final)
+        write_curves(scratch, stage)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return model

@@ -6,40 +6,49 @@ BASE and HEAD are git revisions (HEAD omitted: the workspace, as after a `dvc re
 Writes DIR/review.md (default dvc_review/review.md) with
 1. the params that changed: `dvc params diff BASE HEAD --md`;
 2. the metrics that moved: `dvc metrics diff BASE HEAD --md`;
-3. what each side ran under: `dvc metrics diff --all --md` of metrics/compute.json
-   (precision, TensorFlow/Keras/NumPy versions, CPU kernels);
-4. both sides' report tables (metrics/report.md as committed at each revision);
+3. what each side ran under: params `precision`, the TensorFlow/Keras/NumPy versions that
+   requirements.lock pins, and the CPU kinds its training runs recorded (dvclive/*/metrics.json);
+4. both sides' report tables, made from each side's committed metrics (stages.report.tables);
 and DIR/plots/index.html, `dvc plots diff BASE HEAD`: every chart with both revisions drawn.
-Changes nothing in the repository.
+Changes nothing in the repository. Every dvc and git call has a time limit: a hung call
+ends the review with one line naming it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 log = logging.getLogger("review")
 
-COMPUTE = "metrics/compute.json"
 MAX_ROWS = 300  # of the metrics diff, to stay inside a pull-request comment (GitHub: 65,536 characters)
-REPORT = "metrics/report.md"
+TIMEOUT = 600  # seconds for one dvc or git call
 
 
 class ReviewError(Exception):
     """A problem the user can fix: a revision that does not exist, or not a DVC project."""
 
 
-def run(args: list[str]) -> str:
-    """Run a command in the project; its stdout, or a ReviewError with its last error line."""
-    result = subprocess.run(args, capture_output=True, text=True)
+def run(args: list[str], timeout: float = TIMEOUT) -> str:
+    """Run a command in the project; its stdout, or a ReviewError with its first error line or its time-out."""
+    shown = " ".join(args[2:] if args[0] == sys.executable else args)  # `dvc ...` rather than `python -m dvc ...`
+    try:
+        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ReviewError(
+            f"`{shown}` did not finish in {timeout:g} s; rerun it by hand to see where it hangs"
+        ) from None
     if result.returncode != 0:
         lines = (result.stderr + result.stdout).strip().splitlines()
         errors = [line for line in lines if line.startswith("ERROR")] or lines or ["(no output)"]
-        raise ReviewError(f"`{' '.join(args[1:] if args[0] == sys.executable else args)}` failed: {errors[0]}")
+        raise ReviewError(f"`{shown}` failed: {errors[0]}")
     return result.stdout
 
 
@@ -49,23 +58,69 @@ def dvc(*args: str) -> str:
 
 def commit_of(revision: str) -> str:
     """The short commit a revision names, or a ReviewError saying it is not one."""
-    result = subprocess.run(
-        ["git", "rev-parse", "--verify", "--quiet", "--short", f"{revision}^{{commit}}"],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise ReviewError(f"{revision!r} is not a git revision here; give a branch, tag or commit (git log --oneline)")
-    return result.stdout.strip()
+    try:
+        return run(["git", "rev-parse", "--verify", "--quiet", "--short", f"{revision}^{{commit}}"]).strip()
+    except ReviewError as err:
+        if "did not finish" in str(err):
+            raise
+        raise ReviewError(
+            f"{revision!r} is not a git revision here; give a branch, tag or commit (git log --oneline)"
+        ) from None
+
+
+def read_at(revision: str | None, path: str) -> str | None:
+    """A committed file's text at `revision` (None: the workspace's file), or None where it has none."""
+    if revision is None:
+        return Path(path).read_text() if Path(path).is_file() else None
+    try:
+        return run(["git", "show", f"{revision}:{path}"])
+    except ReviewError as err:
+        if "did not finish" in str(err):
+            raise
+        return None
 
 
 def report_at(revision: str | None) -> str:
-    """metrics/report.md as committed at `revision` (None: the workspace's file)."""
-    if revision is None:
-        path = Path(REPORT)
-        return path.read_text() if path.is_file() else ""
-    result = subprocess.run(["git", "show", f"{revision}:{REPORT}"], capture_output=True, text=True)
-    return result.stdout if result.returncode == 0 else ""
+    """Both report tables, made from the metrics committed at `revision` ("" where they are incomplete)."""
+    from stages.report import tables
+
+    def read(name: str) -> dict:
+        text = read_at(revision, f"metrics/{name}.json")
+        if text is None:
+            raise KeyError(name)
+        return json.loads(text)
+
+    try:
+        return tables(read)
+    except (KeyError, json.JSONDecodeError):
+        return ""
+
+
+def ran_under(revisions: list[str | None]) -> str:
+    """A table: each side's precision, locked library versions and the CPU kinds its training runs recorded."""
+    from mnist_transfer.compute import LIBRARIES
+
+    columns = []
+    for revision in revisions:
+        params = yaml.safe_load(read_at(revision, "params.yaml") or "{}") or {}
+        lock = read_at(revision, "requirements.lock") or ""
+        pins = dict(line.split("==", 1) for line in lock.splitlines() if "==" in line and not line.startswith("#"))
+        listing = (
+            [str(path) for path in Path("dvclive").glob("*/metrics.json")]
+            if revision is None
+            else run(["git", "ls-tree", "-r", "--name-only", revision, "dvclive"]).split()
+        )
+        kinds = set()
+        for path in listing:
+            if path.endswith("/metrics.json"):
+                kinds.add(json.loads(read_at(revision, path) or "{}").get("cpu_isa", "not recorded"))
+        versions = [pins.get(name, "-").split()[0] for name in LIBRARIES]
+        columns.append([str(params.get("precision", "-")), *versions, ", ".join(sorted(kinds)) or "-"])
+    labels = ["precision", *LIBRARIES, "CPU kind of the training runs"]
+    header = "| | " + " | ".join("base" if i == 0 else "head" for i in range(len(revisions))) + " |"
+    rule = "|---|" + "---|" * len(revisions)
+    rows = [f"| {label} | " + " | ".join(column[i] for column in columns) + " |" for i, label in enumerate(labels)]
+    return "\n".join([header, rule, *rows]) + "\n"
 
 
 def section(title: str, body: str, empty: str) -> str:
@@ -95,7 +150,6 @@ def review(base: str, head: str | None, out: Path) -> Path:
     log.info("params and metrics diff %s", " ".join(revisions))
     params = dvc("params", "diff", *revisions, "--md")
     metrics = dvc("metrics", "diff", *revisions, "--md")
-    ran_under = dvc("metrics", "diff", *revisions, "--targets", COMPUTE, "--all", "--md")
 
     plots = out / "plots"
     if plots.exists():
@@ -112,9 +166,9 @@ def review(base: str, head: str | None, out: Path) -> Path:
             folded(metrics, f"{{rows}} metrics moved (<code>dvc metrics diff {' '.join(revisions)}</code>)"),
             "No metric changed.",
         ),
-        section("What each side ran under", ran_under, f"No {COMPUTE} on either side."),
-        section(f"Report at {base_label}", report_at(base), f"No {REPORT} at this revision."),
-        section(f"Report at {head_label}", report_at(head), f"No {REPORT} here."),
+        section("What each side ran under", ran_under([base, head]), ""),
+        section(f"Report at {base_label}", report_at(base), "No complete metrics at this revision."),
+        section(f"Report at {head_label}", report_at(head), "No complete metrics here."),
         section(
             "Plots",
             f"Every training curve, confusion matrix and the strategy chart, both sides in each: "

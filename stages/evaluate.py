@@ -15,12 +15,10 @@ figures (average accuracy, BWT, forgetting) against the start model's accuracies
 metrics/<start>.json, and the bytes of 0-4 state the strategy kept (continual.kept_bytes).
 """
 
-import json
 import logging
 import sys
-from pathlib import Path
 
-from mnist_transfer.errors import DataError, StageError, run_stage
+from mnist_transfer.errors import DataError, StageError, read_json, run_stage
 from mnist_transfer.params import load_params
 
 log = logging.getLogger("stages.evaluate")
@@ -52,7 +50,7 @@ def main() -> None:
     )
     from mnist_transfer.models import load_model, precision
 
-    training.use_compute()
+    training.use_precision(params["precision"])
     model = load_model(f"models/{name}.keras")
     two_class = len(model.outputs) == 1 and model.output_shape[-1] in (1, 2)
     test_sets = ("0-1",) if two_class else ("0-4", "5-9", "0-9")
@@ -70,7 +68,7 @@ def main() -> None:
     outputs, probabilities = predict(digits.x_test)
     result = digit_metrics(probabilities, digits.y_test, test_sets)
     result["validation_accuracy"] = digit_metrics(predict(digits.x_val)[1], digits.y_val, test_sets)["accuracy"]
-    result["precision"] = precision(model)  # the dtype policy it was trained under (params compute.precision)
+    result["precision"] = precision(model)  # the dtype policy it was trained under (params precision)
     if isinstance(outputs, list):  # the two-head branching model
         del result["loss"]  # not comparable with one-softmax models (mnist_transfer/metrics.py)
         result["head_accuracy"] = head_accuracy(outputs, digits.y_test)
@@ -78,10 +76,7 @@ def main() -> None:
     elif name == "branch_base":  # notebook 000 read its 0-4 head on 5-9 images as digit - 5
         result["head_accuracy"] = head_accuracy([outputs, outputs], digits.y_test)
     if start is not None:
-        start_metrics = Path(f"metrics/{start}.json")
-        if not start_metrics.is_file():
-            raise DataError(f"{start_metrics}: missing; evaluate the start model first (`dvc repro evaluate@{start}`)")
-        before = json.loads(start_metrics.read_text())["accuracy"]
+        before = read_json(f"metrics/{start}.json")["accuracy"]
         after = result["accuracy"]
         # R[i, j]: accuracy on task j (0-4, 5-9) after training task i (start model, this strategy)
         result.update(continual_metrics([[before["0-4"], before["5-9"]], [after["0-4"], after["5-9"]]]))
@@ -94,6 +89,9 @@ def main() -> None:
         elif name == "gaussian":
             covariance = params["gaussian"]["covariance"]
             width = model.get_layer("gaussian_classifier").features
+        result["stored_images"] = stored
+        if covariance is not None:
+            result["covariance"] = covariance
         result["kept_bytes"] = kept_bytes(name, model, stored, covariance, width)
         write_json(f"metrics/incremental/{name}.json", result)
     else:

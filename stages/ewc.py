@@ -10,17 +10,18 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["ewc"]
+    all_params = load_params()
+    params = all_params["ewc"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.continual import add_ewc_penalty
     from mnist_transfer.data import load_split, read_npz
-    from mnist_transfer.models import load_model
+    from mnist_transfer.models import build_base_cnn, load_model
 
     digits = load_split("5-9")
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    model = load_model("models/base.keras")
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    model = load_model("models/base.keras", like=build_base_cnn)
     fisher = read_npz("models/fisher.npz")
     missing = [w.path for w in model.trainable_variables if w.path not in fisher]
     if missing:

@@ -18,16 +18,17 @@ def main() -> None:
     if len(sys.argv) != 2 or sys.argv[1] not in TRAINING_SET:
         raise StageError(f"usage: python -m stages.finetune {{{'|'.join(TRAINING_SET)}}}")
     name = sys.argv[1]
-    params = load_params()[name]
+    all_params = load_params()
+    params = all_params[name]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import load_model
+    from mnist_transfer.models import build_base_cnn, load_model
 
     digits = load_split(TRAINING_SET[name])
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    model = load_model("models/base.keras")
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    model = load_model("models/base.keras", like=build_base_cnn)
     train, val = (training.examples(digits, part, 10) for part in ("train", "val"))
     training.fit(model, *train, params, name, validation=val)
     save_model(model, f"models/{name}.keras")

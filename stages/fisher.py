@@ -9,18 +9,27 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["ewc"]
-    from mnist_transfer import training
-    from mnist_transfer.artifacts import save_npz
-    from mnist_transfer.continual import balanced_buffer, fisher_diagonal
-    from mnist_transfer.data import load_split
-    from mnist_transfer.models import load_model
+    all_params = load_params()
+    params = all_params["ewc"]
+    from mnist_transfer.data import balanced_buffer, check_sample, load_split
 
     digits = load_split("0-4")
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    model = load_model("models/base.keras")
-    chosen = balanced_buffer(digits.y_train, min(params["fisher_samples"], len(digits.y_train)), params["seed"])
+    limit = "null" if all_params["prepare"]["train_limit"] is None else all_params["prepare"]["train_limit"]
+    check_sample(
+        digits.y_train,
+        params["fisher_samples"],
+        "ewc.fisher_samples",
+        f"0-4 training images (prepare.train_limit = {limit})",
+    )
+    from mnist_transfer import training
+    from mnist_transfer.artifacts import save_npz
+    from mnist_transfer.continual import fisher_diagonal
+    from mnist_transfer.models import build_base_cnn, load_model
+
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    model = load_model("models/base.keras", like=build_base_cnn)
+    chosen = balanced_buffer(digits.y_train, params["fisher_samples"], all_params["seed"])
     fisher = fisher_diagonal(model, training.images(digits.x_train[chosen]), digits.y_train[chosen])
     save_npz("models/fisher.npz", {weight.path: f for weight, f in zip(model.trainable_variables, fisher, strict=True)})
 

@@ -10,16 +10,17 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["freeze_retrain"]
+    all_params = load_params()
+    params = all_params["freeze_retrain"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import add_dense_l2, body_layers, load_model
+    from mnist_transfer.models import add_dense_l2, body_layers, build_base_cnn, load_model
 
     digits = load_split("5-9")
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    model = load_model("models/base.keras")
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    model = load_model("models/base.keras", like=build_base_cnn)
     add_dense_l2(model, params["l2"])
     names = [layer.name for layer in body_layers(model)]
     frozen = params["frozen_layers"]

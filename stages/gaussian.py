@@ -17,21 +17,24 @@ from mnist_transfer.params import load_params
 
 # The layer whose output is the feature vector, for each model trained on 0-4.
 FEATURE_LAYER = {"branch_base": "branch_1_dense_1", "base": "dense_1"}
+BUILDER = {"branch_base": "build_branch_cnn", "base": "build_base_cnn"}  # what makes each of them
 
 
 def main() -> None:
-    params = load_params()["gaussian"]
-    import keras
+    all_params = load_params()
+    params = all_params["gaussian"]
     import numpy as np
 
-    from mnist_transfer import training
+    from mnist_transfer import models, training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.continual import StreamingLDA, class_gaussians
     from mnist_transfer.data import SPLITS, load_split
     from mnist_transfer.models import GaussianClassifier, load_model
+    from mnist_transfer.quiet_tf import keras
 
-    training.use_compute()
-    source = load_model(f"models/{params['feature_model']}.keras")
+    training.use_precision(all_params["precision"])
+    builder = getattr(models, BUILDER[params["feature_model"]])
+    source = load_model(f"models/{params['feature_model']}.keras", like=builder)
     extractor = keras.Model(source.input, source.get_layer(FEATURE_LAYER[params["feature_model"]]).output)
     for layer in extractor.layers:
         layer.trainable = False

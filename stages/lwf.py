@@ -12,19 +12,20 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["lwf"]
+    all_params = load_params()
+    params = all_params["lwf"]
     import numpy as np
 
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.continual import DistillationLoss, label_accuracy, logits_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import load_model
+    from mnist_transfer.models import build_base_cnn, load_model
 
     digits = load_split("5-9")
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    model = load_model("models/base.keras")
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    model = load_model("models/base.keras", like=build_base_cnn)
     logits = logits_model(model)  # shares model's layers: training it trains model
 
     def distillation_examples(part: str) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import logging
 
 from mnist_transfer.artifacts import save_npz
 from mnist_transfer.data import PARTS, RAW_PATH, make_splits, read_npz, split_path, validate_mnist
-from mnist_transfer.errors import run_stage
+from mnist_transfer.errors import DataError, run_stage
 from mnist_transfer.params import load_params
 
 log = logging.getLogger("stages.prepare")
@@ -22,6 +22,14 @@ def main() -> None:
     arrays = read_npz(RAW_PATH)
     validate_mnist(arrays, str(RAW_PATH))
     splits = make_splits(arrays, params["validation_fraction"], params["train_limit"], params["test_limit"])
+    for name, split in splits.items():  # every part of every subset must hold images, before anything is written
+        for part in PARTS:
+            if len(split[f"y_{part}"]) == 0:
+                limit = "test_limit" if part == "test" else "train_limit"
+                raise DataError(
+                    f"prepare.{limit} = {params[limit]} with prepare.validation_fraction = "
+                    f"{params['validation_fraction']} leaves no {part} images of digits {name}; raise prepare.{limit}"
+                )
     for name, split in splits.items():
         save_npz(split_path(name), split)
         counts = ", ".join(f"{len(split[f'y_{part}'])} {part}" for part in PARTS)

@@ -1,14 +1,14 @@
-"""Stage report: every model's committed metrics beside the notebooks' printed numbers.
+"""Stage report: every model's metrics beside the notebooks' printed numbers.
 
-Reads metrics/*.json and metrics/incremental/*.json and writes metrics/report.md (two
-Markdown tables that the README shows, each with the validation accuracy that choices are
-made on beside the test accuracy), plots/incremental_accuracy.csv (0-9 accuracy
-per strategy, a bar chart in `dvc plots show`) and the same chart as
-plots/incremental_accuracy.png for the README. The notebooks' numbers are those in
-../shared/seeds/README.md.
+Reads metrics/*.json and metrics/incremental/*.json (nothing else) and writes
+metrics/report.md (two Markdown tables, each with the validation accuracy that choices
+are made on beside the test accuracy; the README shows them, and a test checks them
+against the committed metrics), plots/incremental_accuracy.csv (0-9 accuracy per
+strategy, a bar chart in `dvc plots show`) and the same chart as
+plots/incremental_accuracy.png for the README. The notebooks' numbers are those printed
+in the two notebooks (README "The notebooks").
 """
 
-import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +17,7 @@ import matplotlib
 import pandas as pd
 
 from mnist_transfer.artifacts import atomic_path, write_text
-from mnist_transfer.data import load_split
-from mnist_transfer.errors import DataError, run_stage
-from mnist_transfer.params import load_params
+from mnist_transfer.errors import read_json, run_stage
 
 log = logging.getLogger("stages.report")
 
@@ -71,41 +69,33 @@ STRATEGIES = {
 }
 
 
-def read_metrics(name: str, folder: str = "metrics") -> dict:
-    path = Path(folder) / f"{name}.json"
-    if not path.is_file():
-        raise DataError(f"{path}: missing; run `dvc repro` first")
-    return json.loads(path.read_text())
+Reader = Callable[[str], dict]  # metrics file name (e.g. "base", "incremental/replay") -> its content
+
+
+def read_metrics(name: str) -> dict:
+    """metrics/<name>.json from the workspace."""
+    return read_json(Path("metrics") / f"{name}.json")
 
 
 # The 0-4 model each strategy starts from (dvc.yaml evaluate_incremental).
 STARTS = {"branch": "branch_base", "gaussian": "gaussian_base"}
 
 
-def stored_images(strategy: str, params: dict) -> int:
-    """0-4 training images a strategy keeps to learn 5-9: the replay buffer, or all for joint."""
-    if strategy == "replay":
-        return params["replay"]["buffer_size"]
-    if strategy == "joint":
-        return len(load_split("0-4").y_train)
-    return 0
-
-
-def strategy_label(strategy: str, params: dict) -> str:
+def strategy_label(strategy: str, metrics: dict) -> str:
     """The strategy's name, with what its gaussian kind is."""
-    if strategy == "gaussian":
-        kind = {"per_class": "QDA", "shared": "streaming LDA"}[params["gaussian"]["covariance"]]
-        return f"gaussian ({kind})"
+    if "covariance" in metrics:
+        kind = {"per_class": "QDA", "shared": "streaming LDA"}[metrics["covariance"]]
+        return f"{strategy} ({kind})"
     return strategy
 
 
-def incremental_table(params: dict) -> pd.DataFrame:
+def incremental_table(read: Reader) -> pd.DataFrame:
     rows = {}
     for strategy, notebook in STRATEGIES.items():
-        metrics = read_metrics(strategy, "metrics/incremental")
-        rows[strategy_label(strategy, params)] = {
+        metrics = read(f"incremental/{strategy}")
+        rows[strategy_label(strategy, metrics)] = {
             "starts from": STARTS.get(strategy, "base"),
-            "stored 0-4 images": str(stored_images(strategy, params)),
+            "stored 0-4 images": str(metrics["stored_images"]),
             "0-4 state kept (bytes)": f"{metrics['kept_bytes']:,}",
             **{f"accuracy {s}": cell(metrics["accuracy"][s], notebook.get(s)) for s in ("0-4", "5-9", "0-9")},
             "validation 0-9": f"{metrics['validation_accuracy']['0-9']:.4f}",
@@ -153,11 +143,11 @@ def bar_chart(bars: pd.DataFrame, path: str) -> None:
     plt.close(figure)
 
 
-def main() -> None:
-    params = load_params()
+def tables(read: Reader = read_metrics) -> str:
+    """metrics/report.md: the notebooks' experiments, then the strategies, from the metrics `read` gives."""
     rows = {}
     for label, name, show, notebook in ROWS:
-        metrics = read_metrics(name)
+        metrics = read(name)
         ours = show(metrics) if callable(show) else metrics[show]
         validation = metrics["validation_accuracy"] if show == "accuracy" else {}
         widest = "0-1" if "0-1" in validation else "0-9"
@@ -165,16 +155,15 @@ def main() -> None:
         rows[label].append(cell(validation.get(widest), None))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[*TEST_SETS, "validation 0-9 (0-1)"])
     table.index.name = "experiment: test accuracy, ours (notebook)"
-    incremental = incremental_table(params)
-    write_text("metrics/report.md", markdown(table) + "\n" + markdown(incremental))
-    bars = pd.DataFrame(
-        {
-            "strategy": list(STRATEGIES),
-            "accuracy": [read_metrics(s, "metrics/incremental")["accuracy"]["0-9"] for s in STRATEGIES],
-        }
-    )
+    return markdown(table) + "\n" + markdown(incremental_table(read))
+
+
+def main() -> None:
+    write_text("metrics/report.md", tables())
+    strategies = {s: read_metrics(f"incremental/{s}") for s in STRATEGIES}
+    bars = pd.DataFrame({"strategy": list(strategies), "accuracy": [m["accuracy"]["0-9"] for m in strategies.values()]})
     write_text("plots/incremental_accuracy.csv", bars.to_csv(index=False))
-    bars["strategy"] = [strategy_label(s, params) for s in STRATEGIES]
+    bars["strategy"] = [strategy_label(s, m) for s, m in strategies.items()]
     bar_chart(bars, "plots/incremental_accuracy.png")
     log.info("wrote metrics/report.md and plots/incremental_accuracy.csv/.png")
 

@@ -5,7 +5,8 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_base"]
+    all_params = load_params()
+    params = all_params["train_base"]
     # TensorFlow is imported only once the params are known to be valid.
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
@@ -13,8 +14,8 @@ def main() -> None:
     from mnist_transfer.models import build_base_cnn
 
     digits = load_split("0-4")
-    training.use_compute()
-    training.seed_everything(params["seed"])
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
     model = build_base_cnn(params["input_divisor"])
     train, val = (training.examples(digits, part, 10) for part in ("train", "val"))
     training.fit(model, *train, params, "train_base", validation=val)

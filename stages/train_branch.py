@@ -10,16 +10,17 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_branch"]
+    all_params = load_params()
+    params = all_params["train_branch"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import body_layers, grow_branch, load_model
+    from mnist_transfer.models import body_layers, build_branch_cnn, grow_branch, load_model
 
     digits = load_split("5-9")
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    base = load_model("models/branch_base.keras")
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    base = load_model("models/branch_base.keras", like=build_branch_cnn)
     model = grow_branch(base)
     for layer in body_layers(base):
         layer.trainable = False

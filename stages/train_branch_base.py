@@ -8,15 +8,16 @@ from mnist_transfer.params import load_params
 
 
 def main() -> None:
-    params = load_params()["train_branch_base"]
+    all_params = load_params()
+    params = all_params["train_branch_base"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
     from mnist_transfer.models import build_branch_cnn
 
     digits = load_split("0-4")
-    training.use_compute()
-    training.seed_everything(params["seed"])
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
     model = build_branch_cnn(params["input_divisor"])
     train, val = (training.examples(digits, part, 5) for part in ("train", "val"))
     training.fit(model, *train, params, "train_branch_base", validation=val)

@@ -17,16 +17,17 @@ def main() -> None:
     if len(sys.argv) != 2 or sys.argv[1] not in HEADS:
         raise StageError(f"usage: python -m stages.transfer_01 {{{'|'.join(HEADS)}}}")
     head_name = sys.argv[1]
-    params = load_params()["transfer_01"]
+    all_params = load_params()
+    params = all_params["transfer_01"]
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import body_layers, load_model, rehead_full_cnn
+    from mnist_transfer.models import body_layers, build_full_cnn, load_model, rehead_full_cnn
 
     digits = load_split("0-1")
-    training.use_compute()
-    training.seed_everything(params["seed"])
-    model = rehead_full_cnn(load_model("models/full.keras"), HEADS[head_name])
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    model = rehead_full_cnn(load_model("models/full.keras", like=build_full_cnn), HEADS[head_name])
     names = [layer.name for layer in body_layers(model)]
     split = names.index("flatten_1") + 1
     train, val = (training.examples(digits, part, HEADS[head_name]) for part in ("train", "val"))

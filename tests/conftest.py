@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,3 +42,20 @@ def fake_mnist() -> dict[str, np.ndarray]:
         "x_test": rng.integers(0, 256, (len(y_test), 28, 28), dtype=np.uint8),
         "y_test": y_test,
     }
+
+
+def files_outside_dvc_tmp(root: Path) -> dict[Path, bytes]:
+    """Every file under `root` and its bytes, less .dvc/tmp (DVC's scratch, where stages keep their locks)."""
+    scratch = root / ".dvc" / "tmp"
+    return {path: path.read_bytes() for path in root.rglob("*") if path.is_file() and scratch not in path.parents}
+
+
+def stage_process(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m <args>` in `cwd`, as dvc runs a stage, with the project importable and no other environment."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})},
+    )

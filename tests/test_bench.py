@@ -55,7 +55,7 @@ def test_replay_trains_and_scores_every_notebook_model(tmp_path: Path) -> None:
     )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     for group in params.values():
-        if "epochs" in group:
+        if isinstance(group, dict) and "epochs" in group:
             group["epochs"] = 2
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "replay.json"

@@ -1,25 +1,25 @@
-"""The compute record: what `compute.precision: auto` resolves to on CPUs with and without bfloat16."""
+"""What a result depends on: the locked library versions (a DVC input) and the CPU kind (a record only)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from mnist_transfer import compute
+from mnist_transfer.artifacts import save_npz
+from mnist_transfer.data import make_splits, split_path
 from mnist_transfer.errors import DataError
 
-from .conftest import ROOT
+from .conftest import ROOT, files_outside_dvc_tmp, stage_process
 
-# /proc/cpuinfo excerpts of the three kinds of Xeon this workplace has had: no bfloat16
-# instructions; AVX512-BF16 without AMX (bfloat16 slower than float32); AVX512-BF16 and AMX.
+# /proc/cpuinfo excerpts of the kinds of CPU this workplace has had: AVX2 only (an AMD EPYC);
+# AVX-512 without bfloat16; AVX512-BF16 without AMX (bfloat16 slower than float32); AMX.
+AVX2 = "processor\t: 0\nflags\t\t: fpu sse sse4_2 avx avx2 fma\n"
 NO_BF16 = "processor\t: 0\nflags\t\t: fpu sse sse4_2 avx avx2 avx512f avx512_vnni\n\nprocessor\t: 1\nflags\t\t: fpu\n"
 AVX512_BF16 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 avx512_fp16\n"
-BF16 = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n"
+AMX = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile\n"
 
 
 @pytest.fixture
@@ -33,69 +33,100 @@ def cpuinfo(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    ("text", "choice", "policy", "isa"),
+    ("text", "isa", "fast_bfloat16"),
     [
-        (NO_BF16, "auto", "float32", "avx512_vnni"),
-        (BF16, "auto", "mixed_bfloat16", "amx_bf16"),
-        (AVX512_BF16, "auto", "float32", "avx512_bf16"),
-        (NO_BF16, "mixed_bfloat16", "mixed_bfloat16", "avx512_vnni"),
-        (BF16, "float32", "float32", "amx_bf16"),
-        ("flags : fpu sse4_2\n", "mixed_float16", "mixed_float16", "sse4_2"),
+        (AVX2, "avx2", False),
+        (NO_BF16, "avx512_vnni", False),
+        (AVX512_BF16, "avx512_bf16", False),
+        (AMX, "amx_bf16", True),
     ],
 )
-def test_describe_resolves_by_cpu_flags(cpuinfo, text: str, choice: str, policy: str, isa: str) -> None:
-    record = compute.describe(choice, cpuinfo(text))
-    assert record["precision"] == policy
-    assert record["requested_precision"] == choice
-    assert record["cpu_isa"] == isa
-    assert set(record["versions"]) == {"tensorflow", "keras", "numpy"}
+def test_cpu_kind_and_bfloat16_speed_from_the_flags(cpuinfo, text: str, isa: str, fast_bfloat16: bool) -> None:
+    flags = compute.cpu_flags(cpuinfo(text))
+    assert compute.cpu_isa(flags) == isa
+    assert compute.cpu_has_fast_bfloat16(flags) is fast_bfloat16
 
 
 def test_flags_come_from_flags_lines_only(cpuinfo, tmp_path: Path) -> None:
-    assert not compute.cpu_has_fast_bfloat16(compute.cpu_flags(cpuinfo("model name\t: amx_bf16 lookalike\n")))
-    assert compute.cpu_has_fast_bfloat16(compute.cpu_flags(cpuinfo("flags\t: amx_bf16\n")))
-    assert compute.cpu_flags(tmp_path / "missing") == set()  # no /proc/cpuinfo: float32, the safe choice
-    assert compute.describe("auto", tmp_path / "missing")["precision"] == "float32"
+    assert compute.cpu_flags(cpuinfo("model name\t: amx_bf16 lookalike\n")) == set()
+    assert compute.cpu_flags(cpuinfo("flags\t: amx_bf16\n")) == {"amx_bf16"}
+    assert compute.cpu_flags(tmp_path / "missing") == set()
+    assert compute.cpu_isa(set()) == "other"
 
 
-def test_the_two_cpus_give_different_records(cpuinfo) -> None:
-    """What makes DVC rerun the TensorFlow stages on a machine that resolves `auto` the other way."""
-    assert compute.describe("auto", cpuinfo(NO_BF16)) != compute.describe("auto", cpuinfo(BF16))
-    # same precision, other oneDNN kernels: other rounding, so a rerun too
-    assert compute.describe("auto", cpuinfo(NO_BF16)) != compute.describe("auto", cpuinfo(AVX512_BF16))
-    assert compute.describe("auto", cpuinfo(BF16)) == compute.describe("auto", cpuinfo(BF16))
+@pytest.mark.parametrize(
+    ("cap", "isa"), [("AVX2", "avx2"), ("avx512_core", "avx512f"), ("AVX512_CORE_AMX", "amx_bf16")]
+)
+def test_onednn_max_cpu_isa_caps_the_recorded_kind(cap: str, isa: str) -> None:
+    """ONEDNN_MAX_CPU_ISA makes oneDNN use the kernels of a narrower CPU; the record says so."""
+    flags = compute.cpu_flags() if compute.cpu_flags() else {"avx2", "avx512f", "amx_bf16"}
+    if compute.ISA_LEVELS.index(compute.cpu_isa(flags)) > compute.ISA_LEVELS.index(isa):
+        flags = {"avx2", "avx512f", "amx_bf16"}  # this CPU is narrower than the cap: use a wider fake one
+    assert compute.cpu_isa(flags, cap) == isa
+    assert compute.cpu_isa({"avx2"}, "AVX512_CORE_AMX") == "avx2"  # a cap never adds instructions
 
 
-def test_load_refuses_a_record_of_other_library_versions(tmp_path: Path) -> None:
-    path = tmp_path / "compute.json"
-    record = compute.describe("float32")
-    path.write_text(json.dumps(record))
-    assert compute.load(path) == record
-    path.write_text(json.dumps({**record, "versions": {**record["versions"], "tensorflow": "0.1"}}))
-    with pytest.raises(DataError, match="run `dvc repro`"):
-        compute.load(path)
-    with pytest.raises(DataError, match="missing; run `dvc repro compute`"):
-        compute.load(tmp_path / "absent.json")
+def pyproject_lock(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "requirements.lock"
+    path.write_text(text)
+    return path
 
 
-def test_compute_stage_writes_the_record(tmp_path: Path) -> None:
-    """The stage process: params -> metrics/compute.json, without importing TensorFlow."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["compute"]["precision"] = "float32"
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    # run the stage as `python -m stages.compute` does, then check TensorFlow was never imported
-    probe = (
-        "import runpy, sys; runpy.run_module('stages.compute', run_name='__main__'); "
-        "assert 'tensorflow' not in sys.modules"
+def test_locked_versions_read_pip_compile_pins(tmp_path: Path) -> None:
+    lock = pyproject_lock(
+        tmp_path,
+        "# autogenerated\nkeras==3.15.1\n    # via tensorflow\nnumpy==2.4.6\n    # via keras\n"
+        "tensorflow==2.21.0 ; python_version >= '3.10'\n",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr
-    record = json.loads((tmp_path / "metrics" / "compute.json").read_text())
-    assert record["precision"] == "float32"
-    assert record["versions"] == compute.library_versions()
+    assert compute.locked_versions(lock) == {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.4.6"}
+    with pytest.raises(DataError, match="pins no tensorflow"):
+        compute.locked_versions(pyproject_lock(tmp_path, "keras==3.15.1\nnumpy==2.4.6\n"))
+    with pytest.raises(DataError, match="cannot be read"):
+        compute.locked_versions(tmp_path / "absent.lock")
+
+
+def test_check_versions_refuses_other_installed_versions(tmp_path: Path) -> None:
+    running = compute.library_versions()
+    lock = pyproject_lock(tmp_path, "".join(f"{name}=={version}\n" for name, version in running.items()))
+    assert compute.check_versions(lock) == running
+    other = {**running, "tensorflow": "0.1"}
+    lock = pyproject_lock(tmp_path, "".join(f"{name}=={version}\n" for name, version in other.items()))
+    with pytest.raises(DataError, match=r"runs tensorflow .* \(lock: 0\.1\); install the lock"):
+        compute.check_versions(lock)
+
+
+def test_the_committed_lock_is_what_runs_here() -> None:
+    """The environment the tests run in was installed from requirements.lock (README, Quick start)."""
+    assert compute.check_versions(ROOT / "requirements.lock") == compute.library_versions()
+
+
+def test_a_stage_under_other_versions_exits_with_one_line(tmp_path: Path, fake_mnist: dict) -> None:
+    """Through the stage's process: a lock that pins another TensorFlow stops train_base before any work."""
+    for name in ("params.yaml", "dvc.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "requirements.lock").write_text("tensorflow==0.1\nkeras==0.1\nnumpy==0.1\n")
+    splits = make_splits(fake_mnist, 0.25, train_limit=400, test_limit=100)
+    save_npz(split_path("0-4", tmp_path / "data" / "prepared"), splits["0-4"])
+    before = files_outside_dvc_tmp(tmp_path)
+    result = stage_process(tmp_path, "stages.train_base")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "install the lock" in lines[0], result.stderr
+    assert files_outside_dvc_tmp(tmp_path) == before
+
+
+def test_every_tensorflow_stage_depends_on_the_lock_and_precision_and_nothing_machine_specific() -> None:
+    """dvc.yaml: a stage that calls use_precision declares requirements.lock and `precision`; none is always_changed."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    tensorflow_stages = 0
+    for name, stage in stages.items():
+        body = stage.get("do", stage)
+        assert not body.get("always_changed"), name
+        module = body["cmd"].split()[2]  # python -m stages.<script> ...
+        script = (ROOT / (module.replace(".", "/") + ".py")).read_text()
+        if "use_precision" in script:
+            tensorflow_stages += 1
+            assert "requirements.lock" in body["deps"], name
+            assert "precision" in body["params"], name
+        assert not any(dep.startswith(("/", "metrics/compute")) for dep in body["deps"]), name
+    assert tensorflow_stages > 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -19,17 +17,16 @@ from mnist_transfer.continual import (
     ReplayBatches,
     StreamingLDA,
     add_ewc_penalty,
-    balanced_buffer,
     class_gaussians,
     fisher_diagonal,
     gaussian_statistics,
     kept_bytes,
     logits_model,
 )
-from mnist_transfer.data import split_path
+from mnist_transfer.data import balanced_buffer, split_path
 from mnist_transfer.models import GaussianClassifier, build_base_cnn
 
-from .conftest import ROOT
+from .conftest import ROOT, stage_process
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -213,9 +210,14 @@ def test_gaussian_shrinkage_pulls_towards_identity() -> None:
     np.testing.assert_allclose(np.linalg.inv(precision), np.eye(3) * np.trace(np.cov(features.T)) / 3, atol=0.01)
 
 
-def test_replay_stage_refuses_buffer_larger_than_data(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stage", "param"), [("replay", ("replay", "buffer_size")), ("fisher", ("ewc", "fisher_samples"))]
+)
+def test_a_sample_larger_than_a_class_is_refused_naming_both_params(tmp_path: Path, stage: str, param) -> None:
+    """Checked before any work starts: one line naming the sample's param and the limit on the data."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["replay"]["buffer_size"] = 50
+    params[param[0]][param[1]] = 50  # 10 images of each 0-4 digit, where the split holds 4
+    params["prepare"]["train_limit"] = 2000
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     for name, digits in (("0-4", [0, 1, 2, 3, 4]), ("5-9", [5, 6, 7, 8, 9])):
         y = np.array(digits * 4, np.uint8)
@@ -224,15 +226,10 @@ def test_replay_stage_refuses_buffer_larger_than_data(tmp_path: Path) -> None:
             "x_val": np.zeros((5, 28, 28), np.uint8), "y_val": y[:5],
             "x_test": np.zeros((5, 28, 28), np.uint8), "y_test": y[:5],
         })  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "stages.replay"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-    )
+    result = stage_process(tmp_path, f"stages.{stage}")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "error: replay.buffer_size = 50 is more than the 20 0-4 training images"
-    )
+    assert result.stderr.strip().splitlines() == [
+        f"error: {param[0]}.{param[1]} = 50 takes 10 images of digit 0, but the 0-4 training images "
+        f"(prepare.train_limit = 2000) hold only 4 of them; lower {param[0]}.{param[1]} or keep more images"
+    ]
     assert not (tmp_path / "models").exists()

@@ -58,7 +58,7 @@ def test_truncated_npz_is_refused(tmp_path: Path, fake_mnist: dict) -> None:
 
 
 def test_missing_npz_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no such file"):
+    with pytest.raises(DataError, match="missing; restore it with"):
         read_npz(tmp_path / "absent.npz")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import yaml
 from mnist_transfer.errors import ParamsError
 from mnist_transfer.params import load_params, validate
 
-from .conftest import ROOT
+from .conftest import ROOT, stage_process
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +26,14 @@ def test_committed_params_are_valid() -> None:
     assert params["freeze_retrain"]["learning_rate"] == pytest.approx(7e-5)
 
 
-def with_change(params: dict, group: str, key: str, value: object) -> dict:
+def with_change(params: dict, group: str | None, key: str, value: object) -> dict:
+    """`params` with group.key (or the top-level key, group None) set to `value`, or deleted."""
     changed = copy.deepcopy(params)
+    where = changed if group is None else changed[group]
     if value is _DELETE:
-        del changed[group][key]
+        del where[key]
     else:
-        changed[group][key] = value
+        where[key] = value
     return changed
 
 
@@ -45,7 +46,9 @@ BAD = [
     ("train_base", "epochs", "ten", ["train_base.epochs", "'ten'", "an integer in [1, 2147483647]"]),
     ("train_base", "epochs", 0, ["train_base.epochs", "an integer in [1, 2147483647]"]),
     ("train_base", "epochs", 2**31, ["train_base.epochs", "[1, 2147483647]"]),
-    ("train_base", "seed", 2**32, ["train_base.seed", "[0, 4294967295]"]),
+    (None, "seed", 2**32, ["seed = 4294967296", "[0, 4294967295]"]),
+    (None, "seed", _DELETE, ["missing key seed", "integer"]),
+    (None, "sede", 1, ["unknown key 'sede'", "did you mean 'seed'"]),
     ("train_base", "epochs", 2.5, ["train_base.epochs", "integer"]),
     ("train_base", "epochs", True, ["train_base.epochs", "integer"]),
     ("train_base", "batch_size", 0, ["train_base.batch_size", "[1, "]),
@@ -72,11 +75,14 @@ BAD = [
     ("train_full", "input_divisor", 0, ["train_full.input_divisor", "[1e-30, "]),
     ("prepare", "train_limit", 0, ["prepare.train_limit", "[1, "]),
     ("dataset", "sha256", "abc", ["dataset.sha256", "64 lowercase hex"]),
-    ("compute", "precision", "bf16", ["compute.precision", "one of auto, float32, mixed_bfloat16, mixed_float16"]),
+    (None, "precision", "bf16", ["precision = 'bf16'", "one of float32, mixed_bfloat16, mixed_float16"]),
+    (None, "precision", "auto", ["precision = 'auto'", "one of float32, mixed_bfloat16, mixed_float16"]),
 ]
 
 
-@pytest.mark.parametrize(("group", "key", "value", "words"), BAD, ids=[f"{g}.{k}={v!r}"[:40] for g, k, v, _ in BAD])
+@pytest.mark.parametrize(
+    ("group", "key", "value", "words"), BAD, ids=[f"{g or ''}.{k}={v!r}"[:40] for g, k, v, _ in BAD]
+)
 def test_bad_value_is_named(committed: dict, group: str, key: str, value: object, words: list[str]) -> None:
     with pytest.raises(ParamsError) as raised:
         validate(with_change(committed, group, key, value))
@@ -108,13 +114,12 @@ def test_broken_yaml_is_one_line(tmp_path: Path) -> None:
 
 def run_stage(workdir: Path, stage: str, params: dict) -> subprocess.CompletedProcess:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    args = [sys.executable, "-m", f"stages.{stage}"] + (["base"] if stage == "evaluate" else [])
-    return subprocess.run(
-        args, cwd=workdir, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    )
+    return stage_process(workdir, f"stages.{stage}", *(["base"] if stage == "evaluate" else []))
 
 
-@pytest.mark.parametrize(("group", "key", "value", "words"), BAD, ids=[f"{g}.{k}={v!r}"[:40] for g, k, v, _ in BAD])
+@pytest.mark.parametrize(
+    ("group", "key", "value", "words"), BAD, ids=[f"{g or ''}.{k}={v!r}"[:40] for g, k, v, _ in BAD]
+)
 def test_stage_exits_with_one_line_and_writes_nothing(
     tmp_path: Path, committed: dict, group: str, key: str, value: object, words: list[str]
 ) -> None:
@@ -128,7 +133,7 @@ def test_stage_exits_with_one_line_and_writes_nothing(
 
 
 @pytest.mark.parametrize(
-    "stage", ["compute", "dataset", "prepare", "train_base", "freeze_retrain", "evaluate", "replay"]
+    "stage", ["dataset", "prepare", "train_base", "freeze_retrain", "evaluate", "replay", "fisher"]
 )
 def test_every_stage_validates_params_first(tmp_path: Path, committed: dict, stage: str) -> None:
     result = run_stage(tmp_path, stage, with_change(committed, "train_base", "epochs", "ten"))
@@ -137,3 +142,36 @@ def test_every_stage_validates_params_first(tmp_path: Path, committed: dict, sta
     assert lines == [
         "error: params.yaml: train_base.epochs = 'ten' is not allowed; expected an integer in [1, 2147483647]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        ("seed: 0\nseed: 1\n", "seed", (1, 2)),
+        ("train_base:\n  epochs: 10\n  batch_size: 8\n  epochs: 3\n", "epochs", (2, 4)),
+        ("prepare:\n  train_limit: null\nprepare:\n  test_limit: null\n", "prepare", (1, 3)),
+    ],
+    ids=["top-level key", "key in a group", "group"],
+)
+def test_a_repeated_key_is_refused_with_both_lines(tmp_path: Path, committed: dict, text: str, key: str, lines) -> None:
+    """A line or group pasted twice: PyYAML would keep the last one silently; the stage names both lines."""
+    body = yaml.safe_dump({k: v for k, v in committed.items() if k not in ("seed", "train_base", "prepare")})
+    (tmp_path / "params.yaml").write_text(text + body)
+    result = stage_process(tmp_path, "stages.train_base")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: params.yaml: key '{key}' is given twice, at lines {lines[0]} and {lines[1]}; keep one of them"
+    ]
+
+
+def test_the_same_key_in_two_groups_is_no_repeat(committed: dict, tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(committed))
+    assert load_params(path)["train_base"]["epochs"] == load_params(path)["train_full"]["epochs"] == 10
+
+
+def test_a_stage_run_outside_the_project_creates_nothing(tmp_path: Path) -> None:
+    result = stage_process(tmp_path, "stages.train_base")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["error: params.yaml: not found; run the stage from the project root"]
+    assert list(tmp_path.iterdir()) == []

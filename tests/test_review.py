@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from review.__main__ import MAX_ROWS, folded
+import pytest
+
+from review.__main__ import MAX_ROWS, ReviewError, folded, run
 
 from .conftest import ROOT
 
@@ -44,3 +46,11 @@ def test_unknown_revision_is_one_line_and_exit_2(tmp_path) -> None:
         "error: 'no-such-revision' is not a git revision here; give a branch, tag or commit (git log --oneline)"
     ]
     assert not out.exists()
+
+
+def test_a_hung_call_ends_with_one_line_naming_it() -> None:
+    """Every dvc or git call has a time limit (a `dvc metrics diff` once hung for over 10 minutes in pygit2)."""
+    with pytest.raises(ReviewError) as raised:
+        run([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
+    assert str(raised.value).startswith("`import time; time.sleep(30)` did not finish in 0.5 s")
+    assert "\n" not in str(raised.value)

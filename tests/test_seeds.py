@@ -1,24 +1,15 @@
-"""The seed study's parts on hand-made runs: seeds set everywhere, spread and lost classes."""
+"""The seed study's parts on hand-made experiments: which runs count, spread and lost classes."""
 
 from __future__ import annotations
+
+import copy
 
 import pytest
 import yaml
 
-from stages.seed_run import with_seed
-from stages.seeds import ROWS, summarise, table
+from seeds.__main__ import ROWS, seed_runs, summarise, table
 
 from .conftest import ROOT
-
-
-def test_with_seed_sets_every_groups_seed_and_nothing_else() -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    seeded = with_seed(params, 7)
-    groups_with_seed = [group for group, values in params.items() if "seed" in values]
-    assert len(groups_with_seed) == 11  # every training stage, the strategies included (gaussian has no randomness)
-    for group, values in seeded.items():
-        expected = {**params[group], "seed": 7} if group in groups_with_seed else params[group]
-        assert values == expected
 
 
 def fake_run(seed: int, accuracy: float, lost: int | None = None) -> dict:
@@ -57,3 +48,41 @@ def test_table_has_a_row_per_number() -> None:
     assert lines[0].startswith("| seeds 0, 1 | test set | test accuracy, mean ± std |")
     assert len(lines) == 2 + len(ROWS)
     assert "| 0-9 CNN, MSE + SGD (003) | 0-9 | 0.8500 ± 0.0707 | 0.8000 - 0.9000 | 0.8400 ± 0.0707 | 0 of 2 |" in text
+
+
+def exp_entry(rev: str, params: dict, run: dict | None, timestamp: str = "2026-12-01T10:00:00") -> dict:
+    """One entry of `dvc exp show --json`, as DVC 3 writes it: params and metrics files with their data."""
+    metrics = {} if run is None else {f"metrics/{name}.json": {"data": data} for name, data in run["metrics"].items()}
+    metrics["dvclive/train_base/metrics.json"] = {"data": {"step": 9}}  # not a metrics/ file: left out
+    data = {"rev": rev, "timestamp": timestamp, "params": {"params.yaml": {"data": params}}, "metrics": metrics}
+    return {"rev": rev, "name": None, "data": data, "error": None, "experiments": None}
+
+
+def shown_experiments(runs: dict[str, tuple[dict, dict | None, str]]) -> list[dict]:
+    """exp show --json with the committed params at seed 0 as the baseline and `runs` as its experiments."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    baseline = exp_entry("abc123", params, fake_run(0, 0.9))
+    baseline["experiments"] = [
+        {"name": name, "revs": [exp_entry(f"rev-{name}", changed, run, when)]}
+        for name, (changed, run, when) in runs.items()
+    ]
+    return [exp_entry("workspace", params, None), baseline]
+
+
+def test_seed_runs_takes_the_commit_and_its_seed_experiments() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    other_lr = copy.deepcopy(params)
+    other_lr["seed"], other_lr["train_base"]["learning_rate"] = 2, 0.5
+    shown = shown_experiments(
+        {
+            "seed-1": ({**params, "seed": 1}, fake_run(1, 0.8), "2026-12-01T11:00:00"),
+            "seed-1-older": ({**params, "seed": 1}, fake_run(1, 0.1), "2026-12-01T09:00:00"),
+            "other-lr": (other_lr, fake_run(2, 0.7), "2026-12-01T11:00:00"),  # not a seed run: another param too
+            "unfinished": ({**params, "seed": 3}, None, "2026-12-01T11:00:00"),  # no metrics yet
+        }
+    )
+    runs = seed_runs(shown)
+    assert [run["seed"] for run in runs] == [0, 1]
+    assert runs[1]["metrics"]["full"]["accuracy"]["0-9"] == 0.8  # the newest of the two seed-1 runs
+    assert runs[0]["metrics"]["full"]["accuracy"]["0-9"] == 0.9  # the commit's own run, seed 0
+    assert "dvclive/train_base/metrics" not in runs[0]["metrics"]

@@ -1,0 +1,185 @@
+"""The seed study: every number's spread over seeds, read from DVC's experiments.
+
+Run the pipeline once per seed on DVC's queue, then summarise:
+
+    dvc exp run --queue -S 'seed=range(0,5)'   # one experiment per seed
+    dvc queue start -j 2                        # -j: experiments side by side (one per 2 cores)
+    python -m seeds --wait                      # -> metrics/seeds.json, metrics/seeds.md
+
+Seed 0 is the default run: DVC's run-cache restores every one of its stages in seconds.
+This reads `dvc exp show --json`: the experiments of the current commit whose params
+differ from it in `seed` alone (the newest one for each seed), and the commit itself for
+its own seed. For each model and test set it gives the mean, standard deviation (n - 1),
+minimum and maximum of the test accuracy and of the validation accuracy, and in how many
+runs the model lost a whole class (one of the digits it was trained to tell apart at 0
+test accuracy). metrics/seeds.md is the table the docs show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from mnist_transfer.artifacts import write_json, write_text
+from stages.report import markdown
+
+log = logging.getLogger("seeds")
+
+TIMEOUT = 600  # seconds for one dvc call; a hung call ends with one line naming it
+POLL = 10  # seconds between looks at the queue with --wait
+
+
+class StudyError(Exception):
+    """A problem the user can fix: no experiments, a failed or hung dvc call."""
+
+
+# (metrics name, test set, the classes it was trained on, what the row is)
+ROWS = [
+    ("base", "0-4", range(5), "base CNN on 0-4 (000)"),
+    ("freeze", "0-4", range(10), "freeze-retrain (000), 0-4"),
+    ("freeze", "5-9", range(10), "freeze-retrain (000), 5-9"),
+    ("freeze", "0-9", range(10), "freeze-retrain (000)"),
+    ("branch", "0-9", range(10), "branching, both heads (000)"),
+    ("full", "0-9", range(10), "0-9 CNN, MSE + SGD (003)"),
+    ("transfer_01_softmax", "0-1", range(2), "0/1 transfer, softmax-2 (003)"),
+    ("transfer_01_sigmoid", "0-1", range(2), "0/1 transfer, sigmoid-1 (003)"),
+    *(
+        (f"incremental/{strategy}", "0-9", range(10), f"strategy {strategy}")
+        for strategy in ("finetune", "freeze", "lwf", "ewc", "branch", "gaussian", "replay", "joint")
+    ),
+]
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "mean": float(array.mean()),
+        "std": float(array.std(ddof=1)) if len(array) > 1 else 0.0,
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
+
+
+def summarise(runs: list[dict]) -> dict:
+    """metrics/seeds.json: per row, the spread of test and validation accuracy and the lost-class count."""
+    summary = {}
+    for name, test_set, classes, _ in ROWS:
+        per_run = [run["metrics"][name] for run in runs]
+        summary[f"{name} {test_set}"] = {
+            "test_accuracy": spread([m["accuracy"][test_set] for m in per_run]),
+            "validation_accuracy": spread([m["validation_accuracy"][test_set] for m in per_run]),
+            "runs_with_a_lost_class": sum(
+                any(m["per_class_accuracy"][str(c)] == 0.0 for c in classes) for m in per_run
+            ),
+            "runs": len(per_run),
+        }
+    return {"seeds": [run["seed"] for run in runs], "results": summary}
+
+
+def table(summary: dict) -> str:
+    rows = {}
+    for name, test_set, _, label in ROWS:
+        row = summary["results"][f"{name} {test_set}"]
+        test, validation = row["test_accuracy"], row["validation_accuracy"]
+        rows[label] = [
+            test_set,
+            f"{test['mean']:.4f} ± {test['std']:.4f}",
+            f"{test['min']:.4f} - {test['max']:.4f}",
+            f"{validation['mean']:.4f} ± {validation['std']:.4f}",
+            f"{row['runs_with_a_lost_class']} of {row['runs']}",
+        ]
+    columns = ["test set", "test accuracy, mean ± std", "min - max", "validation, mean ± std", "lost a class"]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    frame.index.name = f"seeds {', '.join(str(s) for s in summary['seeds'])}"
+    return markdown(frame)
+
+
+def dvc(*args: str) -> str:
+    """Run `dvc args` in the project; its stdout, or a StudyError naming the call."""
+    command = f"dvc {' '.join(args)}"
+    try:
+        result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise StudyError(f"`{command}` did not finish in {TIMEOUT} s; rerun it by hand to see where it hangs") from None
+    if result.returncode != 0:
+        lines = (result.stderr + result.stdout).strip().splitlines() or ["(no output)"]
+        raise StudyError(f"`{command}` failed: {next((x for x in lines if x.startswith('ERROR')), lines[-1])}")
+    return result.stdout
+
+
+def _params(entry: dict) -> dict:
+    return ((entry.get("data") or {}).get("params") or {}).get("params.yaml", {}).get("data", {})
+
+
+def _metrics(entry: dict) -> dict:
+    """{"base": {...}, "incremental/replay": {...}} from an exp show entry's metrics files."""
+    found = (entry.get("data") or {}).get("metrics") or {}
+    return {
+        path.removeprefix("metrics/").removesuffix(".json"): content.get("data", {})
+        for path, content in found.items()
+        if path.startswith("metrics/") and "data" in content
+    }
+
+
+def seed_runs(shown: list[dict]) -> list[dict]:
+    """From `dvc exp show --json`: one {"seed", "metrics"} per seed, in seed order.
+
+    The experiments of the current commit (its first entry after the workspace) whose
+    params equal the commit's but for `seed`, newest first; then the commit itself.
+    """
+    baseline = next(entry for entry in shown if entry.get("rev") != "workspace")
+    reference = {key: value for key, value in _params(baseline).items() if key != "seed"}
+    candidates = [
+        entry
+        for group in baseline.get("experiments") or []
+        for entry in group.get("revs", [])
+        if not entry.get("error")
+    ]
+    candidates.sort(key=lambda entry: (entry.get("data") or {}).get("timestamp") or "", reverse=True)
+    runs: dict[int, dict] = {}
+    for entry in [*candidates, baseline]:
+        params = _params(entry)
+        if "seed" not in params or {k: v for k, v in params.items() if k != "seed"} != reference:
+            continue
+        metrics = _metrics(entry)
+        if all(name in metrics for name, *_ in ROWS):
+            runs.setdefault(int(params["seed"]), {"seed": int(params["seed"]), "metrics": metrics})
+    return [runs[seed] for seed in sorted(runs)]
+
+
+def queue_busy() -> bool:
+    """Whether DVC's queue still has experiments queued or running (`dvc queue status` has a Status column)."""
+    rows = dvc("queue", "status").splitlines()[1:]
+    return any(row.split()[-1:] in (["Queued"], ["Running"]) for row in rows if row.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seeds", description=__doc__.splitlines()[0])
+    parser.add_argument("--wait", action="store_true", help="first wait until DVC's queue has run every experiment")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        while args.wait and queue_busy():
+            time.sleep(POLL)
+        runs = seed_runs(json.loads(dvc("exp", "show", "--json")))
+        if not runs:
+            raise StudyError("no seed experiments of this commit; run `dvc exp run --queue -S 'seed=range(0,5)'` first")
+    except StudyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = summarise(runs)
+    write_json("metrics/seeds.json", summary)
+    write_text("metrics/seeds.md", table(summary))
+    log.info("wrote metrics/seeds.json and metrics/seeds.md from seeds %s", ", ".join(str(r["seed"]) for r in runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""Faults of real machines and hands, each through the stage's own process.
+
+Every fault ends with a non-zero exit, one line on stderr (no traceback, no TensorFlow
+start-up chatter) and every file that existed before byte-identical, with no temporary
+file left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mnist_transfer.artifacts import save_model, save_npz
+from mnist_transfer.data import make_splits, split_path
+
+from .conftest import ROOT, files_outside_dvc_tmp, stage_process
+
+
+def small_params() -> dict:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for group in params.values():
+        if isinstance(group, dict) and "epochs" in group:
+            group["epochs"] = 1
+    params["ewc"]["fisher_samples"] = 20
+    return params
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, fake_mnist: dict) -> Path:
+    """A project folder with small prepared splits, as a stage finds it; no outputs yet."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    for name in ("dvc.yaml", "dvc.lock", "requirements.lock"):
+        shutil.copy(ROOT / name, work / name)
+    for name, split in make_splits(fake_mnist, 0.25, train_limit=600, test_limit=200).items():
+        save_npz(split_path(name, work / "data" / "prepared"), split)
+    return work
+
+
+OWN_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (mnist_transfer|stages)[\w.]*: ")  # errors.run_stage's logging format
+
+
+def refused(result: subprocess.CompletedProcess) -> str:
+    """The one line a refused stage printed, besides its own progress log: no traceback, no TensorFlow chatter."""
+    assert result.returncode != 0, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if not OWN_LOG_LINE.match(line)]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    return lines[0]
+
+
+def temporary_files(work: Path) -> list[str]:
+    return [str(p) for p in work.rglob(".*") if p.is_file() and ".dvc" not in p.parts and p.suffix == ".tmp"]
+
+
+def base_model_bytes() -> bytes:
+    from mnist_transfer.models import build_base_cnn
+
+    buffer = io.BytesIO()
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"base-{os.getpid()}.keras"
+    save_model(build_base_cnn(), path)
+    buffer.write(path.read_bytes())
+    path.unlink()
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not a zip"])
+def test_a_damaged_model_is_named_with_its_fix(workspace: Path, damage: str) -> None:
+    whole = base_model_bytes()
+    damaged = {"truncated": whole[: len(whole) // 2], "empty": b"", "not a zip": b"<html>404</html>"}[damage]
+    (workspace / "models").mkdir()
+    (workspace / "models" / "base.keras").write_bytes(damaged)
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.freeze_retrain"))
+    assert line.startswith("error: models/base.keras: damaged"), line
+    assert "dvc checkout models/base.keras" in line and "dvc repro --force train_base" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_a_model_of_another_architecture_is_refused(workspace: Path) -> None:
+    from mnist_transfer.models import build_branch_cnn
+
+    save_model(build_branch_cnn(), workspace / "models" / "base.keras")
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.freeze_retrain"))
+    assert line.startswith("error: models/base.keras: not a base_cnn model (its layers: input, rescale, conv2d_1"), line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_a_damaged_fisher_file_is_named(workspace: Path) -> None:
+    (workspace / "models").mkdir()
+    (workspace / "models" / "base.keras").write_bytes(base_model_bytes())
+    (workspace / "models" / "fisher.npz").write_bytes(b"PK\x03\x04 cut short")
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.ewc"))
+    assert line.startswith("error: models/fisher.npz: damaged"), line
+    assert "dvc repro --force fisher" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_a_damaged_prepared_split_is_named(workspace: Path) -> None:
+    path = workspace / "data" / "prepared" / "0-4.npz"
+    path.write_bytes(path.read_bytes()[:5000])
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.train_base"))
+    assert line.startswith("error: data/prepared/0-4.npz: damaged"), line
+    assert "dvc checkout data/prepared/0-4.npz" in line and "dvc repro --force prepare" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+@pytest.mark.parametrize("damage", ["missing", "not JSON", "a list"])
+def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -> None:
+    metrics = workspace / "metrics"
+    metrics.mkdir()
+    if damage != "missing":
+        (metrics / "base.json").write_text('{"accuracy": {"0-4": 0.9' if damage == "not JSON" else "[1, 2]")
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.report"))
+    assert line.startswith("error: metrics/base.json: "), line
+    assert "git checkout -- metrics/base.json" in line and "dvc repro --force evaluate@base" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def npz_damaged(path: Path, damage: str) -> None:
+    """An .npz damaged the ways files get damaged."""
+    arrays = {"x_train": np.arange(30000, dtype=np.uint8).reshape(-1, 10), "y_train": np.zeros(3000, np.uint8)}
+    if damage in ("zlib", "crc"):
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        raw = bytearray(buffer.getvalue())
+        if damage == "zlib":
+            raw[200:4296] = bytes(4096)  # 4 KB zeroed inside the compressed data
+        else:
+            raw[400] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    elif damage == "truncated member":
+        save_npz(path, arrays)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif damage == "member not an array":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("x_train.npy", b"hello, not a .npy")
+    elif damage == "pickled objects":
+        np.savez(path, x_train=np.array([{"a": 1}], dtype=object))
+    elif damage == "empty":
+        path.write_bytes(b"")
+
+
+def dataset_stage(tmp_path: Path, mirror: Path) -> tuple[Path, subprocess.CompletedProcess]:
+    """The dataset stage in a fresh project folder, reading the local mirror `mirror`."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    return work, stage_process(work, "stages.dataset", env={"MNIST_NPZ": str(mirror)})
+
+
+@pytest.mark.parametrize(
+    "damage", ["zlib", "crc", "truncated member", "member not an array", "pickled objects", "empty"]
+)
+def test_every_kind_of_damaged_npz_is_one_line(tmp_path: Path, damage: str) -> None:
+    mirror = tmp_path / "mirror.npz"
+    npz_damaged(mirror, damage)
+    work, result = dataset_stage(tmp_path, mirror)
+    line = refused(result)
+    assert line.startswith(f"error: {mirror}: "), line
+    assert "point MNIST_NPZ at a good copy of mnist.npz" in line
+    assert sorted(p.name for p in work.iterdir()) == [".dvc", "params.yaml"]  # .dvc: the stage lock
+
+
+def test_a_mirror_that_is_not_mnist_is_accepted_with_one_warning(tmp_path: Path, fake_mnist: dict) -> None:
+    """MNIST's layout and digit counts but other pixels: accepted, with one line naming both hashes."""
+    from mnist_transfer.data import content_sha256
+
+    mirror = tmp_path / "mirror.npz"
+    save_npz(mirror, fake_mnist)
+    work, result = dataset_stage(tmp_path, mirror)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "not the canonical MNIST" in line]
+    canonical = yaml.safe_load((ROOT / "params.yaml").read_text())["dataset"]["content_sha256"]
+    assert len(warnings) == 1 and content_sha256(fake_mnist) in warnings[0] and canonical in warnings[0]
+    assert (work / "data" / "raw" / "mnist.npz").is_file()
+
+
+def test_prepare_limits_that_leave_a_set_empty_are_refused_naming_both_params(tmp_path: Path, fake_mnist) -> None:
+    work = tmp_path / "work"
+    save_npz(work / "data" / "raw" / "mnist.npz", fake_mnist)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["prepare"]["train_limit"] = 3
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    before = files_outside_dvc_tmp(work)
+    line = refused(stage_process(work, "stages.prepare"))
+    assert line.startswith("error: prepare.train_limit = 3 with prepare.validation_fraction = 0.25 leaves no "), line
+    assert files_outside_dvc_tmp(work) == before
+
+
+FULL_DISK = textwrap.dedent(
+    """
+    import hashlib, json, os, shutil, subprocess, sys
+    source, work, size = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.makedirs(work)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", work], check=True)
+    shutil.copytree(source, work, dirs_exist_ok=True)
+    def files():
+        found = {}
+        for folder, _, names in os.walk(work):
+            if "/.dvc" not in folder + "/":
+                for name in names:
+                    path = os.path.join(folder, name)
+                    found[os.path.relpath(path, work)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
+        return found
+    before = files()
+    stage = subprocess.run([sys.executable, "-m", "stages.train_base"], cwd=work, capture_output=True, text=True)
+    after = files()
+    print(json.dumps({"returncode": stage.returncode, "stderr": stage.stderr, "before": before, "after": after}))
+    """
+)
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_outputs(workspace: Path, tmp_path: Path) -> None:
+    """A disk with room for the new curves but not the new model: one line naming the model, nothing replaced.
+
+    The workspace sits on a small tmpfs, mounted in a mount namespace of the test's own (unshare).
+    """
+    old = {"models/base.keras": b"the previous model", "dvclive/train_base/metrics.json": b'{"step": 4}'}
+    old["plots/curves/train_base/loss.csv"] = b"epoch,split,loss\n1,train,9\n"
+    for name, content in old.items():
+        (workspace / name).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / name).write_bytes(content)
+    used = sum(path.stat().st_size for path in workspace.rglob("*") if path.is_file())
+    size = used + 2 * 2**20  # the base CNN's model file is about 6.5 MB
+    unshare = shutil.which("unshare")
+    assert unshare, "the full-disk test needs util-linux's unshare (apt-get install util-linux)"
+    result = subprocess.run(
+        [
+            unshare,
+            "--map-root-user",
+            "--mount",
+            sys.executable,
+            "-c",
+            FULL_DISK,
+            str(workspace),
+            str(tmp_path / "disk"),
+            str(size),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["returncode"] == 2
+    lines = [line for line in report["stderr"].strip().splitlines() if not OWN_LOG_LINE.match(line)]
+    assert lines == [
+        "error: models/base.keras: no space left on the device while writing it; free some space and rerun"
+    ], report["stderr"]
+    assert report["after"] == report["before"]  # the old model, curves and summary, byte for byte; no temporary file

@@ -1,0 +1,64 @@
+"""requirements.lock and requirements-dev.lock pin exactly what pyproject.toml asks for."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .conftest import ROOT
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def pins(path: Path) -> dict[str, str]:
+    """name -> version of every `name==version` line (pip-compile's format)."""
+    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", path.read_text(), flags=re.M)
+    return {canonicalize_name(name): version for name, version in found}
+
+
+def requirements(group: str | None) -> list[Requirement]:
+    project = PYPROJECT["project"]
+    return [
+        Requirement(text)
+        for text in (project["dependencies"] if group is None else project["optional-dependencies"][group])
+    ]
+
+
+@pytest.mark.parametrize(("lock", "groups"), [("requirements.lock", [None]), ("requirements-dev.lock", [None, "dev"])])
+def test_every_declared_dependency_is_pinned_within_its_range(lock: str, groups: list[str | None]) -> None:
+    pinned = pins(ROOT / lock)
+    for group in groups:
+        for requirement in requirements(group):
+            name = canonicalize_name(requirement.name)
+            assert name in pinned, f"{lock} does not pin {name}: run pip-compile (docs/reproducibility.md)"
+            assert requirement.specifier.contains(pinned[name], prereleases=True), (
+                name,
+                pinned[name],
+                str(requirement),
+            )
+
+
+def test_the_two_locks_agree() -> None:
+    """The dev lock is compiled against the runtime lock: every package both pin has one version."""
+    runtime, dev = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements-dev.lock")
+    assert set(runtime) <= set(dev)
+    assert {name: dev[name] for name in runtime} == runtime
+
+
+def test_the_locks_are_compiled_from_pyproject() -> None:
+    for lock in ("requirements.lock", "requirements-dev.lock"):
+        header = (ROOT / lock).read_text().split("\n\n", 1)[0]
+        assert "pip-compile" in header and "pyproject.toml" in header, lock
+
+
+def test_pinned_is_installed() -> None:
+    """This environment runs the dev lock's versions (the README's install), TensorFlow included."""
+    from importlib import metadata
+
+    for name, version in pins(ROOT / "requirements-dev.lock").items():
+        assert metadata.version(name) == version, name
