@@ -46,3 +46,15 @@ def test_ci_installs_and_tests_as_the_quick_start_says() -> None:
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert install.replace("pip install ", "pip install --quiet ") in ci
     assert test in ci
+
+
+def test_the_seed_spread_quoted_in_the_docs_is_the_committed_one() -> None:
+    """docs/reproducibility.md quotes the smallest and largest std of the seed study."""
+    text = (ROOT / "docs" / "reproducibility.md").read_text()
+    low, high = re.search(
+        r"runs from (\d\.\d{4}) \(0/1 transfer\)\s+to (\d\.\d{4}) \(freeze-retrain on 5-9\)", text
+    ).groups()
+    results = json.loads(committed("metrics/seeds.json"))["results"]
+    stds = {name: row["test_accuracy"]["std"] for name, row in results.items()}
+    assert f"{min(stds.values()):.4f}" == low and min(stds, key=stds.get).startswith("transfer_01")
+    assert f"{max(stds.values()):.4f}" == high and max(stds, key=stds.get) == "freeze 5-9"
