@@ -7,8 +7,8 @@ Run the pipeline once per seed on DVC's queue, then summarise:
     python -m seeds --wait                      # -> metrics/seeds.json, metrics/seeds.md
 
 Seed 0 is the default run: DVC's run-cache restores every one of its stages in seconds.
-This reads `dvc exp show --json`: the experiments of the current commit whose params
-differ from it in `seed` alone (the newest one for each seed), and the commit itself for
+This reads `dvc exp show --json`: the experiments of the current commit (or of `--rev`)
+whose params differ from it in `seed` alone (the newest one for each seed), and the commit itself for
 its own seed. For each model and test set it gives the mean, standard deviation (n - 1),
 minimum and maximum of the test accuracy and of the validation accuracy, and in how many
 runs the model lost a whole class (one of the digits it was trained to tell apart at 0
@@ -163,12 +163,13 @@ def queue_busy() -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seeds", description=__doc__.splitlines()[0])
     parser.add_argument("--wait", action="store_true", help="first wait until DVC's queue has run every experiment")
+    parser.add_argument("--rev", default="HEAD", help="the commit whose experiments to summarise (default HEAD)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         while args.wait and queue_busy():
             time.sleep(POLL)
-        runs = seed_runs(json.loads(dvc("exp", "show", "--json")))
+        runs = seed_runs(json.loads(dvc("exp", "show", "--json", "--rev", args.rev)))
         if not runs:
             raise StudyError("no seed experiments of this commit; run `dvc exp run --queue -S 'seed=range(0,5)'` first")
     except StudyError as err:

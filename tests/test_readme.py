@@ -32,8 +32,17 @@ def test_readme_results_are_the_report_of_the_committed_metrics() -> None:
     assert block(committed("README.md"), "report") == expected
 
 
-def test_readme_seeds_table_is_the_committed_summary() -> None:
-    assert block(committed("README.md"), "seeds") == committed("metrics/seeds.md")
+def test_the_seeds_table_in_the_docs_is_the_committed_summary() -> None:
+    assert block(committed("docs/seeds.md"), "seeds") == committed("metrics/seeds.md")
+
+
+def test_the_seed_figures_the_readme_quotes_are_the_committed_ones() -> None:
+    readme = committed("README.md")
+    results = json.loads(committed("metrics/seeds.json"))["results"]
+    for name, label in (("replay", "`replay`"), ("gaussian", "`gaussian`"), ("branch", "branching model")):
+        accuracy = results[f"incremental/{name} 0-9"]["test_accuracy"]
+        quoted = f"{accuracy['mean']:.4f} ± {accuracy['std']:.4f}"
+        assert re.search(re.escape(label) + r"[^±]{0,80}?" + re.escape(quoted), readme, flags=re.S), (name, quoted)
 
 
 def test_ci_installs_and_tests_as_the_quick_start_says() -> None:
