@@ -131,14 +131,16 @@ def _metrics(entry: dict) -> dict:
 def seed_runs(shown: list[dict]) -> list[dict]:
     """From `dvc exp show --json`: one {"seed", "metrics"} per seed, in seed order.
 
-    The experiments of the current commit (its first entry after the workspace) whose
-    params equal the commit's but for `seed`, newest first; then the commit itself.
+    The finished experiments of the commit (its first entry after the workspace) whose
+    params equal the commit's but for `seed`, newest first; then the commit itself. A
+    running experiment shows the commit's metrics until it ends: it is left out.
     """
     baseline = next(entry for entry in shown if entry.get("rev") != "workspace")
     reference = {key: value for key, value in _params(baseline).items() if key != "seed"}
     candidates = [
         entry
         for group in baseline.get("experiments") or []
+        if (group.get("executor") or {}).get("state", "success") == "success"  # not queued, running or failed
         for entry in group.get("revs", [])
         if not entry.get("error")
     ]

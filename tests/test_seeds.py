@@ -63,7 +63,11 @@ def shown_experiments(runs: dict[str, tuple[dict, dict | None, str]]) -> list[di
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     baseline = exp_entry("abc123", params, fake_run(0, 0.9))
     baseline["experiments"] = [
-        {"name": name, "revs": [exp_entry(f"rev-{name}", changed, run, when)]}
+        {
+            "name": name,
+            "revs": [exp_entry(f"rev-{name}", changed, run, when)],
+            "executor": {"state": "running" if name == "running" else "success"},
+        }
         for name, (changed, run, when) in runs.items()
     ]
     return [exp_entry("workspace", params, None), baseline]
@@ -79,6 +83,7 @@ def test_seed_runs_takes_the_commit_and_its_seed_experiments() -> None:
             "seed-1-older": ({**params, "seed": 1}, fake_run(1, 0.1), "2026-12-01T09:00:00"),
             "other-lr": (other_lr, fake_run(2, 0.7), "2026-12-01T11:00:00"),  # not a seed run: another param too
             "unfinished": ({**params, "seed": 3}, None, "2026-12-01T11:00:00"),  # no metrics yet
+            "running": ({**params, "seed": 4}, fake_run(0, 0.9), None),  # shows the commit's metrics until done
         }
     )
     runs = seed_runs(shown)
