@@ -20,40 +20,16 @@ import argparse
 import json
 import logging
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from review import ReviewError, dvc, run
+
 log = logging.getLogger("review")
 
 MAX_ROWS = 300  # of the metrics diff, to stay inside a pull-request comment (GitHub: 65,536 characters)
-TIMEOUT = 600  # seconds for one dvc or git call
-
-
-class ReviewError(Exception):
-    """A problem the user can fix: a revision that does not exist, or not a DVC project."""
-
-
-def run(args: list[str], timeout: float = TIMEOUT) -> str:
-    """Run a command in the project; its stdout, or a ReviewError with its first error line or its time-out."""
-    shown = " ".join(args[2:] if args[0] == sys.executable else args)  # `dvc ...` rather than `python -m dvc ...`
-    try:
-        result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise ReviewError(
-            f"`{shown}` did not finish in {timeout:g} s; rerun it by hand to see where it hangs"
-        ) from None
-    if result.returncode != 0:
-        lines = (result.stderr + result.stdout).strip().splitlines()
-        errors = [line for line in lines if line.startswith("ERROR")] or lines or ["(no output)"]
-        raise ReviewError(f"`{shown}` failed: {errors[0]}")
-    return result.stdout
-
-
-def dvc(*args: str) -> str:
-    return run([sys.executable, "-m", "dvc", *args])
 
 
 def commit_of(revision: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import subprocess
 import sys
 import time
 
@@ -28,16 +27,16 @@ import numpy as np
 import pandas as pd
 
 from mnist_transfer.artifacts import write_json, write_text
+from review import ReviewError, dvc
 from stages.report import markdown
 
 log = logging.getLogger("seeds")
 
-TIMEOUT = 600  # seconds for one dvc call; a hung call ends with one line naming it
 POLL = 10  # seconds between looks at the queue with --wait
 
 
 class StudyError(Exception):
-    """A problem the user can fix: no experiments, a failed or hung dvc call."""
+    """A problem the user can fix: no seed experiments to summarise."""
 
 
 # (metrics name, test set, the classes it was trained on, what the row is)
@@ -101,19 +100,6 @@ def table(summary: dict) -> str:
     return markdown(frame)
 
 
-def dvc(*args: str) -> str:
-    """Run `dvc args` in the project; its stdout, or a StudyError naming the call."""
-    command = f"dvc {' '.join(args)}"
-    try:
-        result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True, timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise StudyError(f"`{command}` did not finish in {TIMEOUT} s; rerun it by hand to see where it hangs") from None
-    if result.returncode != 0:
-        lines = (result.stderr + result.stdout).strip().splitlines() or ["(no output)"]
-        raise StudyError(f"`{command}` failed: {next((x for x in lines if x.startswith('ERROR')), lines[-1])}")
-    return result.stdout
-
-
 def _params(entry: dict) -> dict:
     return ((entry.get("data") or {}).get("params") or {}).get("params.yaml", {}).get("data", {})
 
@@ -174,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = seed_runs(json.loads(dvc("exp", "show", "--json", "--rev", args.rev)))
         if not runs:
             raise StudyError("no seed experiments of this commit; run `dvc exp run --queue -S 'seed=range(0,5)'` first")
-    except StudyError as err:
+    except (StudyError, ReviewError) as err:  # ReviewError: a dvc call that failed or hung
         print(f"error: {err}", file=sys.stderr)
         return 2
     summary = summarise(runs)
