@@ -92,7 +92,7 @@ def stage_seconds(dvc_log: str) -> dict[str, float]:
 
 
 def base_images_per_second(dvc_log: str) -> float | None:
-    found = re.search(r"train_base: training [\d.]+ s/epoch, (\d+) images/s", dvc_log)
+    found = re.search(r"\bbase: training [\d.]+ s/epoch, (\d+) images/s", dvc_log)
     return float(found.group(1)) if found else None
 
 

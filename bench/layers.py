@@ -78,7 +78,7 @@ def layer_times(precision: str = "float32", batch: int = 128, steps: int = 20) -
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.layers", description=__doc__.split("\n")[0])
     parser.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16"])
-    parser.add_argument("--batch", type=int, default=128, help="images per step (train_base: 128)")
+    parser.add_argument("--batch", type=int, default=128, help="images per step (base: 128)")
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round (default 20)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")

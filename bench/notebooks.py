@@ -25,7 +25,7 @@ from mnist_transfer.params import load_params
 log = logging.getLogger("bench.notebooks")
 
 # The notebooks' own validation_split per step (the pipeline holds out prepare.validation_fraction instead).
-VALIDATION_SPLIT = {"train_base": 0.25, "freeze_retrain": 0.2, "train_branch_base": 0.25, "train_branch": 0.25}
+VALIDATION_SPLIT = {"base": 0.25, "freeze": 0.2, "branch_base": 0.25, "branch": 0.25}
 
 
 def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "float32") -> None:
@@ -92,40 +92,40 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
     results: dict[str, float] = {}
 
     # Notebook 000, sequential: CNN on 0-4, then its conv layers frozen and the dense layers retrained on 5-9.
-    with part("train_base"):
+    with part("base"):
         keras.utils.set_random_seed(params["seed"])
-        base = build_base_cnn(params["train_base"]["input_divisor"])
-        base_fit = fit(base, "0-4", "train_base", 10)
+        base = build_base_cnn(params["base"]["input_divisor"])
+        base_fit = fit(base, "0-4", "base", 10)
     with part("evaluate"):
         results["base 0-4"], results["base 0-9"] = accuracy(base, "0-4"), accuracy(base, "0-9")
-    with part("freeze_retrain"):
+    with part("freeze"):
         keras.utils.set_random_seed(params["seed"])
-        for layer in body_layers(base)[: params["freeze_retrain"]["frozen_layers"]]:
+        for layer in body_layers(base)[: params["freeze"]["frozen_layers"]]:
             layer.trainable = False
-        add_dense_l2(base, params["freeze_retrain"]["l2"])
-        fit(base, "5-9", "freeze_retrain", 10)
+        add_dense_l2(base, params["freeze"]["l2"])
+        fit(base, "5-9", "freeze", 10)
     with part("evaluate"):
         results["freeze 0-9"] = accuracy(base, "0-9")
 
     # Notebook 000, branching: trunk + 0-4 head on 0-4, then a 5-9 head trained with everything else frozen.
-    with part("train_branch_base"):
+    with part("branch_base"):
         keras.utils.set_random_seed(params["seed"])
-        branch_base = build_branch_cnn(params["train_branch_base"]["input_divisor"])
-        fit(branch_base, "0-4", "train_branch_base", 5)
-    with part("train_branch"):
+        branch_base = build_branch_cnn(params["branch_base"]["input_divisor"])
+        fit(branch_base, "0-4", "branch_base", 5)
+    with part("branch"):
         keras.utils.set_random_seed(params["seed"])
         branch = grow_branch(branch_base)
         for layer in body_layers(branch_base):
             layer.trainable = False
-        fit(keras.Model(branch.input, branch.outputs[1], name="branch_2"), "5-9", "train_branch", 5, offset=5)
+        fit(keras.Model(branch.input, branch.outputs[1], name="branch_2"), "5-9", "branch", 5, offset=5)
     with part("evaluate"):
         results["branch 0-9"] = accuracy(branch, "0-9")
 
     # Notebook 003: CNN on all ten digits, then its frozen conv blocks under a new 0-vs-1 head.
-    with part("train_full"):
+    with part("full"):
         keras.utils.set_random_seed(params["seed"])
-        full = build_full_cnn(params["train_full"]["input_divisor"])
-        fit(full, "0-9", "train_full", 10)
+        full = build_full_cnn(params["full"]["input_divisor"])
+        fit(full, "0-9", "full", 10)
     with part("evaluate"):
         results["full 0-9"] = accuracy(full, "0-9")
     for layer in full.layers:  # the conv blocks both 0-vs-1 models share; their new heads train

@@ -61,7 +61,7 @@ def training_flops_per_image() -> float:
 
 
 def training_images_per_second(policy: str) -> float:
-    """The base CNN's training speed under `policy`: batch 128, Adam, as train_base trains it."""
+    """The base CNN's training speed under `policy`: batch 128, Adam, as base trains it."""
     import keras
     import numpy as np
 

@@ -11,7 +11,6 @@ failure at any point leaves every previous output as it was.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import os
@@ -49,17 +48,15 @@ def outputs_together() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _disk_full_is_one_line(path: Path | str) -> Iterator[None]:
-    """A full disk while writing `path`: a one-line StageError naming it, not a traceback."""
-    from mnist_transfer.errors import StageError
+def _write_faults_are_one_line(path: Path | str) -> Iterator[None]:
+    """A full disk, read-only file system or denied permission while writing `path`: one line naming it."""
+    from mnist_transfer.errors import FILE_FAULTS, file_fault
 
     try:
         yield
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StageError(
-                f"{path}: no space left on the device while writing it; free some space and rerun"
-            ) from None
+        if err.errno in FILE_FAULTS:
+            raise file_fault(err, path) from None
         raise
 
 
@@ -72,7 +69,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     path = Path(path)
     tmp = None
     try:
-        with _disk_full_is_one_line(path):
+        with _write_faults_are_one_line(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             os.close(fd)
@@ -92,12 +89,6 @@ def write_text(path: Path | str, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
-
-def write_texts(texts: dict[Path, str]) -> None:
-    """Write several text files, each atomically."""
-    for path, text in texts.items():
-        write_text(path, text)
 
 
 def write_json(path: Path | str, data: Any) -> None:
@@ -131,13 +122,13 @@ def save_model(model: keras.Model, path: Path | str) -> None:
     entries and memory addresses into config.json; without them, identical weights
     give identical bytes in every process.
     """
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".save-") as scratch:
-        raw = Path(scratch) / "model.keras"
-        with _disk_full_is_one_line(path):
+    with _write_faults_are_one_line(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".save-") as scratch:
+            raw = Path(scratch) / "model.keras"
             model.save(raw)
-        with zipfile.ZipFile(raw) as archive:
-            members = {info.filename: archive.read(info) for info in archive.infolist()}
+            with zipfile.ZipFile(raw) as archive:
+                members = {info.filename: archive.read(info) for info in archive.infolist()}
     metadata = json.loads(members["metadata.json"])
     metadata.pop("date_saved", None)
     members["metadata.json"] = json.dumps(metadata, sort_keys=True).encode()

@@ -74,18 +74,23 @@ def library_versions() -> dict[str, str]:
     return {name: metadata.version(name) for name in LIBRARIES}
 
 
+def pins(text: str) -> dict[str, str]:
+    """The `name==version` pins of a lock file as pip-compile writes it, names normalised as PEP 503 does."""
+    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", text, flags=re.M)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in found}
+
+
 def locked_versions(lock: Path = LOCK_FILE) -> dict[str, str]:
     """The versions of LIBRARIES that the lock file pins (`name==version` lines, as pip-compile writes them)."""
     try:
         text = lock.read_text()
     except OSError as err:
         raise DataError(f"{lock}: cannot be read ({err.strerror}); run the stage from the project root") from None
-    pins = dict(re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", text, flags=re.M))
-    pins = {name.lower().replace("_", "-"): version for name, version in pins.items()}
-    missing = [name for name in LIBRARIES if name not in pins]
+    pinned = pins(text)
+    missing = [name for name in LIBRARIES if name not in pinned]
     if missing:
         raise DataError(f"{lock} pins no {', '.join(missing)}; regenerate it (docs/reproducibility.md)")
-    return {name: pins[name] for name in LIBRARIES}
+    return {name: pinned[name] for name in LIBRARIES}
 
 
 def check_versions(lock: Path = LOCK_FILE) -> dict[str, str]:
@@ -103,6 +108,7 @@ def check_versions(lock: Path = LOCK_FILE) -> dict[str, str]:
     return locked
 
 
-def machine(cpuinfo: Path = CPUINFO) -> dict[str, str]:
+def machine(flags: set[str] | None = None) -> dict[str, str]:
     """The record of the CPU a stage ran on: the kernel family oneDNN uses (rounding only, not a DVC input)."""
-    return {"cpu_isa": cpu_isa(cpu_flags(cpuinfo), os.environ.get("ONEDNN_MAX_CPU_ISA"))}
+    flags = cpu_flags() if flags is None else flags
+    return {"cpu_isa": cpu_isa(flags, os.environ.get("ONEDNN_MAX_CPU_ISA"))}

@@ -6,18 +6,18 @@ Pure NumPy: no TensorFlow here, so the dataset and prepare stages start fast.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import math
 import urllib.error
 import urllib.request
-import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mnist_transfer.errors import DataError, restore_hint
+from mnist_transfer.errors import DataError
+from mnist_transfer.inputs import read_zip, restore_hint
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +48,16 @@ def read_npz(path: Path | str, fix: str | None = None) -> dict[str, np.ndarray]:
 
     Catches every way an .npz is damaged: not a zip, truncated, a member whose compressed
     data or CRC is wrong, a member that is not a NumPy array (or holds pickled objects).
-    `fix` defaults to restoring the file as a stage output (errors.restore_hint).
+    `fix` defaults to restoring the file as a stage output (inputs.restore_hint).
     """
-    path = Path(path)
     fix = fix or restore_hint(path)
-    if not path.is_file():
-        raise DataError(f"{path}: missing; {fix}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()  # decompresses every member and checks its CRC
-        if damaged is not None:
-            raise DataError(f"{path}: damaged, member {damaged} fails its CRC check; {fix}")
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, RuntimeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"{path}: damaged, not a readable .npz ({reason}); {fix}") from None
-    not_arrays = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
-    if not_arrays:
-        raise DataError(f"{path}: member {not_arrays[0]} is not a NumPy array; {fix}")
+    arrays = {}
+    for name, raw in read_zip(path, fix, ".npz").items():
+        try:
+            arrays[name.removesuffix(".npy")] = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+        except (ValueError, EOFError) as err:  # not the .npy format, or pickled objects
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise DataError(f"{path}: member {name} is not a NumPy array ({reason}); {fix}") from None
     return arrays
 
 
@@ -213,18 +204,20 @@ def balanced_counts(labels: np.ndarray, size: int) -> dict[int, int]:
     return {int(c): size // len(classes) + (i < size % len(classes)) for i, c in enumerate(classes)}
 
 
-def check_sample(labels: np.ndarray, size: int, param: str, data: str) -> None:
+def check_sample(labels: np.ndarray, size: int, param: str, split: str, train_limit: int | None) -> None:
     """Refuse, in one line naming both params, a class-balanced sample larger than a class holds.
 
-    `param` is the params key setting `size`; `data` says what `labels` are, with the
-    params that set their number (e.g. "0-4 training images (prepare.train_limit = 2000)").
+    `param` is the params key setting `size`; `labels` are the training labels of `split`,
+    of which params `prepare.train_limit` (`train_limit`) sets the number.
     """
     available = dict(zip(*np.unique(labels, return_counts=True), strict=True))
+    limit = "null" if train_limit is None else train_limit
     for digit, wanted in balanced_counts(labels, size).items():
         if wanted > available[digit]:
             raise DataError(
-                f"{param} = {size} takes {wanted} images of digit {digit}, but the {data} hold only "
-                f"{available[digit]} of them; lower {param} or keep more images"
+                f"{param} = {size} takes {wanted} images of digit {digit}, but the {split} training images "
+                f"(prepare.train_limit = {limit}) hold only {available[digit]} of them; "
+                f"lower {param} or keep more images"
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import signal
@@ -9,8 +10,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-import yaml
 
 log = logging.getLogger("mnist_transfer")
 
@@ -33,9 +32,23 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
 
 LOCK_DIR = Path(".dvc/tmp/stage-locks")
 
+# What the file system refused, and the fix, for the faults a machine or its owner causes.
+FILE_FAULTS = {
+    errno.ENOSPC: "no space left on the device while writing it; free some space and rerun",
+    errno.EDQUOT: "disk quota exceeded while writing it; free some space and rerun",
+    errno.EROFS: "on a read-only file system; run the pipeline in a writable copy of the project",
+    errno.EACCES: "permission denied; check its permissions and its folder's with ls -l",
+    errno.EPERM: "operation not permitted; check its permissions and its folder's with ls -l",
+}
 
-def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's main(): log to stderr, exit 2 on a StageError, 130/143 when interrupted.
+
+def file_fault(err: OSError, path: Path | str) -> StageError:
+    """A file-system refusal (full disk, read-only, no permission) as one line naming `path` and the fix."""
+    return StageError(f"{path}: {FILE_FAULTS[err.errno]}")
+
+
+def run_stage(name: str, main: Callable[[dict], None]) -> None:
+    """Run a stage's main(params), params.yaml validated: log to stderr, exit 2 on a StageError, 130/143 if interrupted.
 
     SIGTERM is turned into KeyboardInterrupt so that the atomic writers' cleanup runs
     and no partial output is left behind. A per-stage lock refuses a second copy of the
@@ -48,13 +61,19 @@ def run_stage(name: str, main: Callable[[], None]) -> None:
     from mnist_transfer.artifacts import outputs_together
 
     try:
-        if not Path("params.yaml").is_file():  # before anything is created here
-            raise StageError("params.yaml: not found; run the stage from the project root")
+        from mnist_transfer.params import load_params
+
+        params = load_params()  # before anything is created here: a wrong folder or bad params leave no trace
         with _stage_lock(name), outputs_together():
-            main()
+            main(params)
         log.info("%s finished in %.1f s", name, time.perf_counter() - started)
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        if err.errno not in FILE_FAULTS:
+            raise
+        print(f"error: {file_fault(err, err.filename or 'a file')}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as err:
         print(f"interrupted ({err or 'SIGINT'}); outputs in progress were discarded", file=sys.stderr)
@@ -68,9 +87,8 @@ class _stage_lock:
         self.path = LOCK_DIR / f"{name}.lock"
 
     def __enter__(self) -> None:
-        self.path.parent.mkdir(
-            parents=True, exist_ok=True
-        )  # inside the project's .dvc/tmp (run_stage checked the root)
+        # Inside the project's .dvc/tmp: run_stage has checked that this is the project root.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("w")
         try:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,38 +101,3 @@ class _stage_lock:
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.file, fcntl.LOCK_UN)
         self.file.close()
-
-
-def restore_hint(path: Path | str) -> str:
-    """How to get a stage's output back: from DVC's cache (models, data) or git (metrics), or by rerunning its stage."""
-    restore = "dvc checkout" if Path(path).parts[0] in ("models", "data") else "git checkout --"
-    return f"restore it with `{restore} {path}`, or remake it with `dvc repro --force {producing_stage(path)}`"
-
-
-def producing_stage(path: Path, lock: Path = Path("dvc.lock")) -> str:
-    """The dvc.lock stage whose outputs include `path` (`<its stage>` when there is none)."""
-    try:
-        stages = yaml.safe_load(lock.read_text()).get("stages", {})
-    except (OSError, yaml.YAMLError, AttributeError):
-        return "<its stage>"
-    wanted = Path(path).as_posix()
-    for name, stage in stages.items():
-        if any(out.get("path") == wanted for out in stage.get("outs", [])):
-            return name
-    return "<its stage>"
-
-
-def read_json(path: Path | str) -> dict:
-    """A stage's JSON input (another stage's metrics), or a one-line DataError saying what is wrong and the fix."""
-    import json
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: missing; {restore_hint(path)}")
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise DataError(f"{path}: damaged, not readable JSON ({err}); {restore_hint(path)}") from None
-    if not isinstance(content, dict):
-        raise DataError(f"{path}: holds a {type(content).__name__}, not a JSON object; {restore_hint(path)}")
-    return content

@@ -12,18 +12,26 @@ probabilities and losses keep their precision (Keras' mixed-precision guide).
 from __future__ import annotations
 
 import random
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from mnist_transfer.errors import DataError, restore_hint
+from mnist_transfer.errors import DataError
+from mnist_transfer.inputs import read_zip, restore_hint
 from mnist_transfer.quiet_tf import keras
 
 layers, ops = keras.layers, keras.ops
 
 INPUT_SHAPE = (28, 28, 1)
+
+
+MODELS_DIR = Path("models")
+
+
+def model_path(name: str, suffix: str = ".keras") -> Path:
+    """The file of stage output `name` (dvc.yaml declares the same paths as outs)."""
+    return MODELS_DIR / f"{name}{suffix}"
 
 
 def _input(input_divisor: float) -> tuple[keras.KerasTensor, keras.KerasTensor]:
@@ -202,17 +210,8 @@ def load_model(path: Path | str, like: Callable[[], keras.Model] | None = None) 
     """
     path = Path(path)
     fix = restore_hint(path)
-    if not path.is_file():
-        raise DataError(f"{path}: missing; {fix}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            damaged = archive.testzip()  # reads every member, checking its CRC
-            if damaged is None and "config.json" not in archive.namelist():
-                damaged = "config.json (absent)"
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-        raise DataError(f"{path}: damaged, not a whole .keras file ({err}); {fix}") from None
-    if damaged is not None:
-        raise DataError(f"{path}: damaged, member {damaged} does not read back; {fix}")
+    if "config.json" not in read_zip(path, fix, ".keras file"):
+        raise DataError(f"{path}: damaged, it has no config.json; {fix}")
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a bad file

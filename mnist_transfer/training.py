@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from mnist_transfer import compute
-from mnist_transfer.artifacts import write_texts
+from mnist_transfer.artifacts import write_text
 from mnist_transfer.data import Split
 from mnist_transfer.errors import StageError
 from mnist_transfer.models import freeze_trunk
@@ -45,7 +45,8 @@ def write_curves(live_dir: Path, stage: str) -> None:
                 ]
         outputs[CURVES_DIR / stage / f"{quantity}.csv"] = f"epoch,split,{quantity}\n" + "\n".join(rows) + "\n"
     outputs[LIVE_DIR / stage / "metrics.json"] = (live_dir / "metrics.json").read_text()
-    write_texts(outputs)
+    for path, text in outputs.items():
+        write_text(path, text)
 
 
 def seed_everything(seed: int) -> None:
@@ -66,7 +67,7 @@ def use_precision(precision: str) -> None:
     keras.mixed_precision.set_global_policy(precision)
     flags = compute.cpu_flags()
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
-    log.info("precision %s, %s, CPU %s", precision, libraries, compute.machine()["cpu_isa"])
+    log.info("precision %s, %s, CPU %s", precision, libraries, compute.machine(flags)["cpu_isa"])
     if precision == "mixed_bfloat16" and not compute.cpu_has_fast_bfloat16(flags):
         log.warning("mixed_bfloat16 on a CPU without AMX trains slower than float32 (docs/performance.md)")
 
@@ -214,11 +215,18 @@ def fit(
     # has finished, so no half-written curves survive.
     from dvclive import Live  # after quiet_tf: dvclive.keras imports TensorFlow
     from dvclive.keras import DVCLiveCallback
+    from scmrepo.exceptions import SCMError
 
     scratch = LIVE_DIR / f".{stage}.partial"
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        live = Live(dir=str(scratch), save_dvc_exp=False, dvcyaml=None, report=None)
+        try:
+            live = Live(dir=str(scratch), save_dvc_exp=False, dvcyaml=None, report=None)
+        except SCMError as err:  # dvclive reads the commit the run starts from
+            raise StageError(
+                f"dvclive cannot read this git repository ({err}); make a first commit, "
+                "e.g. git commit --allow-empty -m start"
+            ) from None
         live.summary.update(compute.machine())  # the CPU kind it trained on: for the review, not a DVC input
         log.info("%s: fitting %s for %d epochs", stage, model.name, params["epochs"])
         callbacks = [
@@ -248,7 +256,7 @@ def fit_head_on_frozen_trunk(
     the features it computed (models.freeze_trunk), which gives the same updates as
     fitting `model` with the trunk frozen, as no trunk layer has dropout or batch statistics.
 
-    The features (22,000 x 12,544 floats for freeze_retrain, 1.1 GB) wait in a scratch
+    The features (22,000 x 12,544 floats for freeze, 1.1 GB) wait in a scratch
     file, not in memory: the head is fitted on row numbers, which Keras shuffles and
     batches exactly as it would the features themselves, and a FeatureRows layer reads
     each batch's rows from the file.

@@ -4,11 +4,12 @@ Usage: python -m review BASE [HEAD] [--out DIR]
 
 BASE and HEAD are git revisions (HEAD omitted: the workspace, as after a `dvc repro` in CI).
 Writes DIR/review.md (default dvc_review/review.md) with
-1. the params that changed: `dvc params diff BASE HEAD --md`;
-2. the metrics that moved: `dvc metrics diff BASE HEAD --md`;
-3. what each side ran under: params `precision`, the TensorFlow/Keras/NumPy versions that
+1. the headline numbers (metrics/headline.json) of both sides, those that changed in bold;
+2. the params that changed: `dvc params diff BASE HEAD --md`;
+3. the metrics that moved: `dvc metrics diff BASE HEAD --md`;
+4. what each side ran under: params `precision`, the TensorFlow/Keras/NumPy versions that
    requirements.lock pins, and the CPU kinds its training runs recorded (dvclive/*/metrics.json);
-4. both sides' report tables, made from each side's committed metrics (stages.report.tables);
+5. both sides' report tables, made from each side's committed metrics (stages.report.tables);
 and DIR/plots/index.html, `dvc plots diff BASE HEAD`: every chart with both revisions drawn.
 Changes nothing in the repository. Every dvc and git call has a time limit: a hung call
 ends the review with one line naming it.
@@ -72,15 +73,34 @@ def report_at(revision: str | None) -> str:
         return ""
 
 
+def headline(base: str, head: str | None) -> str:
+    """metrics/headline.json on both sides, one row per model, the rows that changed in bold."""
+    sides = [
+        json.loads(read_at(revision, "metrics/headline.json") or "{}").get("test_accuracy", {})
+        for revision in (base, head)
+    ]
+    rows = []
+    for name in dict.fromkeys([*sides[0], *sides[1]]):
+        old, new = (side.get(name) for side in sides)
+        shown = ["-" if value is None else f"{value:.4f}" for value in (old, new)]
+        change = f"{new - old:+.4f}" if old is not None and new is not None else "-"
+        if old != new:
+            name, *shown, change = (f"**{text}**" for text in (name, *shown, change))
+        rows.append(f"| {name} | {' | '.join(shown)} | {change} |")
+    if not rows:
+        return ""
+    return "\n".join(["| test accuracy | base | head | change |", "|---|---|---|---|", *rows]) + "\n"
+
+
 def ran_under(revisions: list[str | None]) -> str:
     """A table: each side's precision, locked library versions and the CPU kinds its training runs recorded."""
-    from mnist_transfer.compute import LIBRARIES
+    from mnist_transfer import compute
 
     columns = []
     for revision in revisions:
         params = yaml.safe_load(read_at(revision, "params.yaml") or "{}") or {}
         lock = read_at(revision, "requirements.lock") or ""
-        pins = dict(line.split("==", 1) for line in lock.splitlines() if "==" in line and not line.startswith("#"))
+        pins = compute.pins(lock)
         listing = (
             [str(path) for path in Path("dvclive").glob("*/metrics.json")]
             if revision is None
@@ -90,9 +110,9 @@ def ran_under(revisions: list[str | None]) -> str:
         for path in listing:
             if path.endswith("/metrics.json"):
                 kinds.add(json.loads(read_at(revision, path) or "{}").get("cpu_isa", "not recorded"))
-        versions = [pins.get(name, "-").split()[0] for name in LIBRARIES]
+        versions = [pins.get(name, "-") for name in compute.LIBRARIES]
         columns.append([str(params.get("precision", "-")), *versions, ", ".join(sorted(kinds)) or "-"])
-    labels = ["precision", *LIBRARIES, "CPU kind of the training runs"]
+    labels = ["precision", *compute.LIBRARIES, "CPU kind of the training runs"]
     header = "| | " + " | ".join("base" if i == 0 else "head" for i in range(len(revisions))) + " |"
     rule = "|---|" + "---|" * len(revisions)
     rows = [f"| {label} | " + " | ".join(column[i] for column in columns) + " |" for i, label in enumerate(labels)]
@@ -136,6 +156,7 @@ def review(base: str, head: str | None, out: Path) -> Path:
 
     parts = [
         f"# Review: {base_label} → {head_label}\n",
+        section("Headline (metrics/headline.json; changed in bold)", headline(base, head), "No headline metrics."),
         section("Params that changed", params, "No param changed."),
         section(
             "Metrics that moved",

@@ -28,7 +28,7 @@ import pandas as pd
 
 from mnist_transfer.artifacts import write_json, write_text
 from review import ReviewError, dvc
-from stages.report import markdown
+from stages.report import STRATEGIES, markdown
 
 log = logging.getLogger("seeds")
 
@@ -49,10 +49,7 @@ ROWS = [
     ("full", "0-9", range(10), "0-9 CNN, MSE + SGD (003)"),
     ("transfer_01_softmax", "0-1", range(2), "0/1 transfer, softmax-2 (003)"),
     ("transfer_01_sigmoid", "0-1", range(2), "0/1 transfer, sigmoid-1 (003)"),
-    *(
-        (f"incremental/{strategy}", "0-9", range(10), f"strategy {strategy}")
-        for strategy in ("finetune", "freeze", "lwf", "ewc", "branch", "gaussian", "replay", "joint")
-    ),
+    *((f"incremental/{strategy}", "0-9", range(10), f"strategy {strategy}") for strategy in STRATEGIES),
 ]
 
 

@@ -15,13 +15,12 @@ from pathlib import Path
 from mnist_transfer.artifacts import save_npz
 from mnist_transfer.data import MIRROR_ENV, RAW_PATH, content_sha256, download, read_npz, validate_mnist
 from mnist_transfer.errors import run_stage
-from mnist_transfer.params import load_params
 
 log = logging.getLogger("stages.dataset")
 
 
-def main() -> None:
-    params = load_params()["dataset"]
+def main(all_params: dict) -> None:
+    params = all_params["dataset"]
     mirror = os.environ.get(MIRROR_ENV)
     if mirror:
         log.info("reading the local mirror %s=%s", MIRROR_ENV, mirror)

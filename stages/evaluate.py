@@ -18,13 +18,13 @@ metrics/<start>.json, and the bytes of 0-4 state the strategy kept (continual.ke
 import logging
 import sys
 
-from mnist_transfer.errors import DataError, StageError, read_json, run_stage
-from mnist_transfer.params import load_params
+from mnist_transfer.errors import DataError, StageError, run_stage
+from mnist_transfer.inputs import read_json
 
 log = logging.getLogger("stages.evaluate")
 
 
-def main() -> None:
+def main(params: dict) -> None:
     args = sys.argv[1:]
     usage = "usage: python -m stages.evaluate <model name in models/> [--incremental --start <0-4 model name>]"
     start = None
@@ -33,7 +33,6 @@ def main() -> None:
     elif len(args) != 1 or args[0].startswith("-"):
         raise StageError(usage)
     name = args[0]
-    params = load_params()
     import numpy as np
 
     from mnist_transfer import training
@@ -48,10 +47,10 @@ def main() -> None:
         dual_label_accuracy,
         head_accuracy,
     )
-    from mnist_transfer.models import load_model, precision
+    from mnist_transfer.models import load_model, model_path, precision
 
     training.use_precision(params["precision"])
-    model = load_model(f"models/{name}.keras")
+    model = load_model(model_path(name))
     two_class = len(model.outputs) == 1 and model.output_shape[-1] in (1, 2)
     test_sets = ("0-1",) if two_class else ("0-4", "5-9", "0-9")
     digits = load_split(test_sets[-1])
@@ -90,6 +89,7 @@ def main() -> None:
             covariance = params["gaussian"]["covariance"]
             width = model.get_layer("gaussian_classifier").features
         result["stored_images"] = stored
+        result["starts_from"] = start
         if covariance is not None:
             result["covariance"] = covariance
         result["kept_bytes"] = kept_bytes(name, model, stored, covariance, width)

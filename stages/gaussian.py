@@ -13,15 +13,12 @@ forgetting); models/gaussian.keras the 10-digit one after task 2. Stores no 0-4 
 """
 
 from mnist_transfer.errors import run_stage
-from mnist_transfer.params import load_params
 
 # The layer whose output is the feature vector, for each model trained on 0-4.
 FEATURE_LAYER = {"branch_base": "branch_1_dense_1", "base": "dense_1"}
-BUILDER = {"branch_base": "build_branch_cnn", "base": "build_base_cnn"}  # what makes each of them
 
 
-def main() -> None:
-    all_params = load_params()
+def main(all_params: dict) -> None:
     params = all_params["gaussian"]
     import numpy as np
 
@@ -29,12 +26,12 @@ def main() -> None:
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.continual import StreamingLDA, class_gaussians
     from mnist_transfer.data import SPLITS, load_split
-    from mnist_transfer.models import GaussianClassifier, load_model
+    from mnist_transfer.models import GaussianClassifier, load_model, model_path
     from mnist_transfer.quiet_tf import keras
 
     training.use_precision(all_params["precision"])
-    builder = getattr(models, BUILDER[params["feature_model"]])
-    source = load_model(f"models/{params['feature_model']}.keras", like=builder)
+    builder = {"branch_base": models.build_branch_cnn, "base": models.build_base_cnn}[params["feature_model"]]
+    source = load_model(model_path(params["feature_model"]), like=builder)
     extractor = keras.Model(source.input, source.get_layer(FEATURE_LAYER[params["feature_model"]]).output)
     for layer in extractor.layers:
         layer.trainable = False
@@ -58,8 +55,8 @@ def main() -> None:
             statistics += class_gaussians(features, digits.y_train, list(SPLITS[task]), params["shrinkage"])
         if task == "0-4":
             task_1 = classifier(statistics, "gaussian_base")
-    save_model(task_1, "models/gaussian_base.keras")
-    save_model(classifier(statistics, "gaussian"), "models/gaussian.keras")
+    save_model(task_1, model_path("gaussian_base"))
+    save_model(classifier(statistics, "gaussian"), model_path("gaussian"))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ the base model's outputs on the 5-9 images are computed before training starts.
 """
 
 from mnist_transfer.errors import run_stage
-from mnist_transfer.params import load_params
 
 
-def main() -> None:
-    all_params = load_params()
+def main(all_params: dict) -> None:
     params = all_params["lwf"]
     import numpy as np
 
@@ -20,12 +18,12 @@ def main() -> None:
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.continual import DistillationLoss, label_accuracy, logits_model
     from mnist_transfer.data import load_split
-    from mnist_transfer.models import build_base_cnn, load_model
+    from mnist_transfer.models import build_base_cnn, load_model, model_path
 
     digits = load_split("5-9")
     training.use_precision(all_params["precision"])
     training.seed_everything(all_params["seed"])
-    model = load_model("models/base.keras", like=build_base_cnn)
+    model = load_model(model_path("base"), like=build_base_cnn)
     logits = logits_model(model)  # shares model's layers: training it trains model
 
     def distillation_examples(part: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +35,7 @@ def main() -> None:
     train, val = distillation_examples("train"), distillation_examples("val")
     loss = DistillationLoss(params["temperature"], params["weight"])
     training.fit(logits, *train, params, "lwf", validation=val, loss=loss, metrics=[label_accuracy])
-    save_model(model, "models/lwf.keras")
+    save_model(model, model_path("lwf"))
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ import logging
 from mnist_transfer.artifacts import save_npz
 from mnist_transfer.data import PARTS, RAW_PATH, make_splits, read_npz, split_path, validate_mnist
 from mnist_transfer.errors import DataError, run_stage
-from mnist_transfer.params import load_params
 
 log = logging.getLogger("stages.prepare")
 
 
-def main() -> None:
-    params = load_params()["prepare"]
+def main(all_params: dict) -> None:
+    params = all_params["prepare"]
     arrays = read_npz(RAW_PATH)
     validate_mnist(arrays, str(RAW_PATH))
     splits = make_splits(arrays, params["validation_fraction"], params["train_limit"], params["test_limit"])

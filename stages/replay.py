@@ -5,23 +5,18 @@ of `buffer_size` stored 0-4 training images added to every batch.
 """
 
 from mnist_transfer.errors import run_stage
-from mnist_transfer.params import load_params
 
 
-def main() -> None:
-    all_params = load_params()
+def main(all_params: dict) -> None:
     params = all_params["replay"]
     from mnist_transfer.data import balanced_buffer, check_sample, load_split
 
     old, new = load_split("0-4"), load_split("5-9")
-    limit = "null" if all_params["prepare"]["train_limit"] is None else all_params["prepare"]["train_limit"]
-    check_sample(
-        old.y_train, params["buffer_size"], "replay.buffer_size", f"0-4 training images (prepare.train_limit = {limit})"
-    )
+    check_sample(old.y_train, params["buffer_size"], "replay.buffer_size", "0-4", all_params["prepare"]["train_limit"])
     from mnist_transfer import training
     from mnist_transfer.artifacts import save_model
     from mnist_transfer.continual import ReplayBatches
-    from mnist_transfer.models import build_base_cnn, load_model
+    from mnist_transfer.models import build_base_cnn, load_model, model_path
 
     training.use_precision(all_params["precision"])
     training.seed_everything(all_params["seed"])
@@ -33,10 +28,10 @@ def main() -> None:
         replay_size=params["replay_batch_size"],
         seed=all_params["seed"],
     )
-    model = load_model("models/base.keras", like=build_base_cnn)
+    model = load_model(model_path("base"), like=build_base_cnn)
     val = training.examples(new, "val", 10)  # 5-9 only: the buffer is all it may keep of 0-4
     training.fit(model, batches, None, params, "replay", validation=val)
-    save_model(model, "models/replay.keras")
+    save_model(model, model_path("replay"))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 """Stage report: every model's metrics beside the notebooks' printed numbers.
 
 Reads metrics/*.json and metrics/incremental/*.json (nothing else) and writes
-metrics/report.md (two Markdown tables, each with the validation accuracy that choices
-are made on beside the test accuracy; the README shows them, and a test checks them
-against the committed metrics), plots/incremental_accuracy.csv (0-9 accuracy per
-strategy, a bar chart in `dvc plots show`) and the same chart as
-plots/incremental_accuracy.png for the README. The notebooks' numbers are those printed
-in the two notebooks (README "The notebooks").
+- metrics/report.md: two Markdown tables, each with the validation accuracy that choices
+  are made on beside the test accuracy (docs/results.md shows them);
+- metrics/headline.json: one test accuracy per model, what the README, `dvc metrics diff`
+  and the review show first;
+- plots/incremental_accuracy.csv: 0-9 accuracy per strategy, a bar chart in `dvc plots
+  show`, and the same chart as plots/incremental_accuracy.png for the docs.
+Tests make the tables again from the committed metrics. The notebooks' numbers are those
+printed in the two notebooks (docs/notebooks.md).
 """
 
 import logging
@@ -16,8 +18,9 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from mnist_transfer.artifacts import atomic_path, write_text
-from mnist_transfer.errors import read_json, run_stage
+from mnist_transfer.artifacts import atomic_path, write_json, write_text
+from mnist_transfer.errors import run_stage
+from mnist_transfer.inputs import read_json
 
 log = logging.getLogger("stages.report")
 
@@ -34,10 +37,20 @@ def dual_label(head: str) -> Callable[[dict], dict]:
     return lambda metrics: {"0-9": metrics["dual_label_accuracy"][head]}
 
 
+# The test accuracies the notebooks print for the models both they and the pipeline make.
+NOTEBOOK = {
+    "base": {"0-4": 0.9986, "5-9": 0.0, "0-9": 0.5132},
+    "freeze": {"0-4": 0.9694, "5-9": 0.5589, "0-9": 0.7699},
+    "branch": {"0-9": 0.935},
+    "full": {"0-9": 0.877},
+    "transfer_01_softmax": {"0-1": 0.9995},
+    "transfer_01_sigmoid": {"0-1": 0.9995},
+}
+
 # (row, metrics file, what to show: a metrics key or a function of the metrics, the notebooks' accuracies)
 ROWS = [
-    ("base CNN on 0-4 (000)", "base", "accuracy", {"0-4": 0.9986, "5-9": 0.0, "0-9": 0.5132}),
-    ("sequential freeze-retrain (000)", "freeze", "accuracy", {"0-4": 0.9694, "5-9": 0.5589, "0-9": 0.7699}),
+    ("base CNN on 0-4 (000)", "base", "accuracy", NOTEBOOK["base"]),
+    ("sequential freeze-retrain (000)", "freeze", "accuracy", NOTEBOOK["freeze"]),
     ("branch base, 5-way head on 0-4 (000)", "branch_base", "accuracy", {"0-4": 0.9961}),
     (
         "branch base, 5-9 read as digit - 5, 0-9 = mean of halves (000)",
@@ -48,25 +61,16 @@ ROWS = [
     ("branching, each head on its half (000)", "branch", "head_accuracy", {"0-4": 0.9961, "5-9": 0.9918}),
     ("branching, head 1 on 0-9 with dual labels (000)", "branch", dual_label("head 1"), {"0-9": 0.6076}),
     ("branching, head 2 on 0-9 with dual labels (000)", "branch", dual_label("head 2"), {"0-9": 0.562}),
-    ("branching, argmax over both heads (000)", "branch", "accuracy", {"0-9": 0.935}),
-    ("0-9 CNN, MSE + SGD (003)", "full", "accuracy", {"0-9": 0.877}),
-    ("0/1 transfer, softmax-2 (003)", "transfer_01_softmax", "accuracy", {"0-1": 0.9995}),
-    ("0/1 transfer, sigmoid-1 (003)", "transfer_01_sigmoid", "accuracy", {"0-1": 0.9995}),
+    ("branching, argmax over both heads (000)", "branch", "accuracy", NOTEBOOK["branch"]),
+    ("0-9 CNN, MSE + SGD (003)", "full", "accuracy", NOTEBOOK["full"]),
+    ("0/1 transfer, softmax-2 (003)", "transfer_01_softmax", "accuracy", NOTEBOOK["transfer_01_softmax"]),
+    ("0/1 transfer, sigmoid-1 (003)", "transfer_01_sigmoid", "accuracy", NOTEBOOK["transfer_01_sigmoid"]),
 ]
 
 
-# Strategies for learning 5-9 after 0-4, in the order of the comparison, and the
-# notebook's accuracies where it has them.
-STRATEGIES = {
-    "finetune": {},
-    "freeze": {"0-4": 0.9694, "5-9": 0.5589, "0-9": 0.7699},
-    "lwf": {},
-    "ewc": {},
-    "branch": {"0-9": 0.935},
-    "gaussian": {},
-    "replay": {},
-    "joint": {},
-}
+# Strategies for learning 5-9 after 0-4, in the order of the comparison (dvc.yaml
+# evaluate_incremental runs each).
+STRATEGIES = ["finetune", "freeze", "lwf", "ewc", "branch", "gaussian", "replay", "joint"]
 
 
 Reader = Callable[[str], dict]  # metrics file name (e.g. "base", "incremental/replay") -> its content
@@ -75,10 +79,6 @@ Reader = Callable[[str], dict]  # metrics file name (e.g. "base", "incremental/r
 def read_metrics(name: str) -> dict:
     """metrics/<name>.json from the workspace."""
     return read_json(Path("metrics") / f"{name}.json")
-
-
-# The 0-4 model each strategy starts from (dvc.yaml evaluate_incremental).
-STARTS = {"branch": "branch_base", "gaussian": "gaussian_base"}
 
 
 def strategy_label(strategy: str, metrics: dict) -> str:
@@ -91,10 +91,10 @@ def strategy_label(strategy: str, metrics: dict) -> str:
 
 def incremental_table(read: Reader) -> pd.DataFrame:
     rows = {}
-    for strategy, notebook in STRATEGIES.items():
-        metrics = read(f"incremental/{strategy}")
+    for strategy in STRATEGIES:
+        metrics, notebook = read(f"incremental/{strategy}"), NOTEBOOK.get(strategy, {})
         rows[strategy_label(strategy, metrics)] = {
-            "starts from": STARTS.get(strategy, "base"),
+            "starts from": metrics["starts_from"],
             "stored 0-4 images": str(metrics["stored_images"]),
             "0-4 state kept (bytes)": f"{metrics['kept_bytes']:,}",
             **{f"accuracy {s}": cell(metrics["accuracy"][s], notebook.get(s)) for s in ("0-4", "5-9", "0-9")},
@@ -143,6 +143,30 @@ def bar_chart(bars: pd.DataFrame, path: str) -> None:
     plt.close(figure)
 
 
+# The models a reviewer looks at first, and the test set each is read on: every notebook
+# experiment's model, then every strategy (0-9 after learning 5-9 after 0-4).
+HEADLINE = {"base": "0-4", "full": "0-9", "transfer_01_softmax": "0-1", "transfer_01_sigmoid": "0-1"}
+
+
+def headline(read: Reader = read_metrics) -> dict:
+    """metrics/headline.json: one test accuracy per model, the dozen numbers `dvc metrics diff` shows first."""
+    accuracy = {name: read(name)["accuracy"][test_set] for name, test_set in HEADLINE.items()}
+    accuracy |= {strategy: read(f"incremental/{strategy}")["accuracy"]["0-9"] for strategy in STRATEGIES}
+    return {"test_accuracy": accuracy}
+
+
+def headline_table(read: Reader = read_metrics) -> str:
+    """The README's results: metrics/headline.json as a table, the notebooks' figures in brackets."""
+    rows = {
+        name: [test_set, cell(value, NOTEBOOK.get(name, {}).get(test_set))]
+        for name, value in headline(read)["test_accuracy"].items()
+        for test_set in [HEADLINE.get(name, "0-9")]
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["test set", "test accuracy, ours (notebook)"])
+    table.index.name = "model"
+    return markdown(table)
+
+
 def tables(read: Reader = read_metrics) -> str:
     """metrics/report.md: the notebooks' experiments, then the strategies, from the metrics `read` gives."""
     rows = {}
@@ -158,14 +182,15 @@ def tables(read: Reader = read_metrics) -> str:
     return markdown(table) + "\n" + markdown(incremental_table(read))
 
 
-def main() -> None:
+def main(_params: dict) -> None:  # reads metrics only
     write_text("metrics/report.md", tables())
+    write_json("metrics/headline.json", headline())
     strategies = {s: read_metrics(f"incremental/{s}") for s in STRATEGIES}
     bars = pd.DataFrame({"strategy": list(strategies), "accuracy": [m["accuracy"]["0-9"] for m in strategies.values()]})
     write_text("plots/incremental_accuracy.csv", bars.to_csv(index=False))
     bars["strategy"] = [strategy_label(s, m) for s, m in strategies.items()]
     bar_chart(bars, "plots/incremental_accuracy.png")
-    log.info("wrote metrics/report.md and plots/incremental_accuracy.csv/.png")
+    log.info("wrote metrics/report.md, metrics/headline.json and plots/incremental_accuracy.csv/.png")
 
 
 if __name__ == "__main__":

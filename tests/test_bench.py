@@ -19,10 +19,10 @@ from bench.peak import training_flops_per_image
 from .conftest import ROOT
 
 DVC_LOG = """\
-Running stage 'train_base':
-> python -m stages.train_base
-12:00:01 mnist_transfer.training: train_base: training 21.50 s/epoch, 1067 images/s (mean of epochs 2-10)
-12:00:09 mnist_transfer: train_base finished in 251.3 s
+Running stage 'base':
+> python -m stages.base
+12:00:01 mnist_transfer.training: base: training 21.50 s/epoch, 1067 images/s (mean of epochs 2-10)
+12:00:09 mnist_transfer: base finished in 251.3 s
 Running stage 'evaluate@base':
 > python -m stages.evaluate base
 12:00:19 mnist_transfer: evaluate finished in 7.5 s
@@ -31,7 +31,7 @@ Stage 'transfer_01@sigmoid' didn't change, skipping
 
 
 def test_log_gives_each_stage_its_time_and_the_base_rate() -> None:
-    assert stage_seconds(DVC_LOG) == {"train_base": 251.3, "evaluate@base": 7.5}
+    assert stage_seconds(DVC_LOG) == {"base": 251.3, "evaluate@base": 7.5}
     assert base_images_per_second(DVC_LOG) == 1067.0
     assert base_images_per_second("no training here") is None
 
@@ -68,7 +68,7 @@ def test_replay_trains_and_scores_every_notebook_model(tmp_path: Path) -> None:
     assert replay["accuracy"]["base 0-9"] <= 0.5  # never taught 5-9: right on the 0-4 half at best
     assert replay["base_images_per_second"] > 0
     assert replay["precision"] == "float32"
-    steps = ["train_base", "freeze_retrain", "train_branch_base", "train_branch", "train_full", "transfer_01@softmax"]
+    steps = ["base", "freeze", "branch_base", "branch", "full", "transfer_01@softmax"]
     assert set(steps) <= set(replay["parts"])
     assert 0 < sum(replay["parts"].values()) <= replay["seconds"]
 

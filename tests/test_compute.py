@@ -101,14 +101,14 @@ def test_the_committed_lock_is_what_runs_here() -> None:
 
 
 def test_a_stage_under_other_versions_exits_with_one_line(tmp_path: Path, fake_mnist: dict) -> None:
-    """Through the stage's process: a lock that pins another TensorFlow stops train_base before any work."""
+    """Through the stage's process: a lock that pins another TensorFlow stops base before any work."""
     for name in ("params.yaml", "dvc.yaml"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     (tmp_path / "requirements.lock").write_text("tensorflow==0.1\nkeras==0.1\nnumpy==0.1\n")
     splits = make_splits(fake_mnist, 0.25, train_limit=400, test_limit=100)
     save_npz(split_path("0-4", tmp_path / "data" / "prepared"), splits["0-4"])
     before = files_outside_dvc_tmp(tmp_path)
-    result = stage_process(tmp_path, "stages.train_base")
+    result = stage_process(tmp_path, "stages.base")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "install the lock" in lines[0], result.stderr

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -84,9 +85,9 @@ def test_a_damaged_model_is_named_with_its_fix(workspace: Path, damage: str) -> 
     (workspace / "models").mkdir()
     (workspace / "models" / "base.keras").write_bytes(damaged)
     before = files_outside_dvc_tmp(workspace)
-    line = refused(stage_process(workspace, "stages.freeze_retrain"))
+    line = refused(stage_process(workspace, "stages.freeze"))
     assert line.startswith("error: models/base.keras: damaged"), line
-    assert "dvc checkout models/base.keras" in line and "dvc repro --force train_base" in line
+    assert "dvc checkout models/base.keras" in line and "dvc repro --force base" in line
     assert files_outside_dvc_tmp(workspace) == before
 
 
@@ -95,7 +96,7 @@ def test_a_model_of_another_architecture_is_refused(workspace: Path) -> None:
 
     save_model(build_branch_cnn(), workspace / "models" / "base.keras")
     before = files_outside_dvc_tmp(workspace)
-    line = refused(stage_process(workspace, "stages.freeze_retrain"))
+    line = refused(stage_process(workspace, "stages.freeze"))
     assert line.startswith("error: models/base.keras: not a base_cnn model (its layers: input, rescale, conv2d_1"), line
     assert files_outside_dvc_tmp(workspace) == before
 
@@ -115,7 +116,7 @@ def test_a_damaged_prepared_split_is_named(workspace: Path) -> None:
     path = workspace / "data" / "prepared" / "0-4.npz"
     path.write_bytes(path.read_bytes()[:5000])
     before = files_outside_dvc_tmp(workspace)
-    line = refused(stage_process(workspace, "stages.train_base"))
+    line = refused(stage_process(workspace, "stages.base"))
     assert line.startswith("error: data/prepared/0-4.npz: damaged"), line
     assert "dvc checkout data/prepared/0-4.npz" in line and "dvc repro --force prepare" in line
     assert files_outside_dvc_tmp(workspace) == before
@@ -205,13 +206,19 @@ def test_prepare_limits_that_leave_a_set_empty_are_refused_naming_both_params(tm
     assert files_outside_dvc_tmp(work) == before
 
 
-FULL_DISK = textwrap.dedent(
+# Runs a stage in a mount namespace of the test's own (unshare): on a small tmpfs (a disk
+# that fills up), or with one folder of the workspace bind-mounted read-only.
+IN_NAMESPACE = textwrap.dedent(
     """
     import hashlib, json, os, shutil, subprocess, sys
-    source, work, size = sys.argv[1], sys.argv[2], sys.argv[3]
+    source, (work, size), read_only = sys.argv[1], sys.argv[2].split(), sys.argv[3]
     os.makedirs(work)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", work], check=True)
     shutil.copytree(source, work, dirs_exist_ok=True)
+    if read_only:
+        folder = os.path.join(work, read_only)
+        subprocess.run(["mount", "--bind", folder, folder], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", folder], check=True)
     def files():
         found = {}
         for folder, _, names in os.walk(work):
@@ -221,48 +228,144 @@ FULL_DISK = textwrap.dedent(
                     found[os.path.relpath(path, work)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
         return found
     before = files()
-    stage = subprocess.run([sys.executable, "-m", "stages.train_base"], cwd=work, capture_output=True, text=True)
+    stage = subprocess.run([sys.executable, "-m", "stages.base"], cwd=work, capture_output=True, text=True)
     after = files()
     print(json.dumps({"returncode": stage.returncode, "stderr": stage.stderr, "before": before, "after": after}))
     """
 )
 
+PREVIOUS_OUTPUTS = {
+    "models/base.keras": b"the previous model",
+    "dvclive/base/metrics.json": b'{"step": 4}',
+    "plots/curves/base/loss.csv": b"epoch,split,loss\n1,train,9\n",
+}
 
-def test_a_full_disk_while_saving_keeps_the_previous_outputs(workspace: Path, tmp_path: Path) -> None:
-    """A disk with room for the new curves but not the new model: one line naming the model, nothing replaced.
 
-    The workspace sits on a small tmpfs, mounted in a mount namespace of the test's own (unshare).
-    """
-    old = {"models/base.keras": b"the previous model", "dvclive/train_base/metrics.json": b'{"step": 4}'}
-    old["plots/curves/train_base/loss.csv"] = b"epoch,split,loss\n1,train,9\n"
-    for name, content in old.items():
+def base_stage_in_namespace(workspace: Path, tmp_path: Path, room: int, read_only: str = "") -> dict:
+    """The base stage over PREVIOUS_OUTPUTS, on a disk with `room` bytes free; its exit, stderr and files."""
+    for name, content in PREVIOUS_OUTPUTS.items():
         (workspace / name).parent.mkdir(parents=True, exist_ok=True)
         (workspace / name).write_bytes(content)
     used = sum(path.stat().st_size for path in workspace.rglob("*") if path.is_file())
-    size = used + 2 * 2**20  # the base CNN's model file is about 6.5 MB
+    disk = f"{tmp_path / 'disk'} {used + room}"
     unshare = shutil.which("unshare")
-    assert unshare, "the full-disk test needs util-linux's unshare (apt-get install util-linux)"
+    assert unshare, "the file-system fault tests need util-linux's unshare (apt-get install util-linux)"
     result = subprocess.run(
-        [
-            unshare,
-            "--map-root-user",
-            "--mount",
-            sys.executable,
-            "-c",
-            FULL_DISK,
-            str(workspace),
-            str(tmp_path / "disk"),
-            str(size),
-        ],
+        [unshare, "--map-root-user", "--mount", sys.executable, "-c", IN_NAMESPACE, *(str(workspace), disk, read_only)],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    report["lines"] = [line for line in report["stderr"].strip().splitlines() if not OWN_LOG_LINE.match(line)]
+    return report
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_outputs(workspace: Path, tmp_path: Path) -> None:
+    """Room for the new curves but not the new model (about 6.5 MB): one line naming the model, nothing replaced."""
+    report = base_stage_in_namespace(workspace, tmp_path, room=2 * 2**20)
     assert report["returncode"] == 2
-    lines = [line for line in report["stderr"].strip().splitlines() if not OWN_LOG_LINE.match(line)]
-    assert lines == [
+    assert report["lines"] == [
         "error: models/base.keras: no space left on the device while writing it; free some space and rerun"
     ], report["stderr"]
     assert report["after"] == report["before"]  # the old model, curves and summary, byte for byte; no temporary file
+
+
+@pytest.mark.parametrize(
+    ("folder", "named"),
+    [("models", "models/base.keras"), ("plots/curves/base", "plots/curves/base/"), ("dvclive", "dvclive/")],
+)
+def test_a_read_only_output_folder_is_one_line(workspace: Path, tmp_path: Path, folder: str, named: str) -> None:
+    """A folder the stage writes into, mounted read-only: one line naming the file and the fix, nothing replaced."""
+    report = base_stage_in_namespace(workspace, tmp_path, room=64 * 2**20, read_only=folder)
+    assert report["returncode"] == 2
+    assert len(report["lines"]) == 1, report["stderr"]
+    line = report["lines"][0]
+    assert line.startswith(f"error: {named}") and line.endswith(
+        ": on a read-only file system; run the pipeline in a writable copy of the project"
+    ), line
+    assert report["after"] == report["before"]
+
+
+def test_a_params_file_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").mkdir()
+    line = refused(stage_process(tmp_path, "stages.base"))
+    assert line == "error: params.yaml: is a folder, not a file; restore it with `git checkout -- params.yaml`"
+    assert [p.name for p in tmp_path.iterdir()] == ["params.yaml"]  # nothing created before the refusal
+
+
+@pytest.fixture
+def locked_out(tmp_path: Path):
+    """(a world-readable project folder, the command prefix of a user that file permissions bind).
+
+    Root reads and writes every file whatever its mode, so as root the stage runs as
+    `nobody` (setpriv); pytest's own tmp_path is private to its user, hence a folder of its own.
+    """
+    top = Path(tempfile.mkdtemp(prefix="locked-out-"))
+    work, home = top / "work", top / "home"  # home: matplotlib's font cache, outside the project
+    for folder in (top, work, home):
+        folder.mkdir(exist_ok=True)
+        folder.chmod(0o777)
+    prefix = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        assert setpriv, "the permission tests need util-linux's setpriv when run as root"
+        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    yield work, prefix
+    for path in top.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o777)
+    shutil.rmtree(top)
+
+
+def run_as(prefix: list[str], work: Path, module: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", module],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(work.parent / "home")},
+    )
+
+
+def test_an_unreadable_params_file_is_one_line(locked_out) -> None:
+    work, prefix = locked_out
+    (work / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (work / "params.yaml").chmod(0o000)
+    line = refused(run_as(prefix, work, "stages.base"))
+    assert line == "error: params.yaml: cannot be read (Permission denied); check its permissions with ls -l"
+    assert [p.name for p in work.iterdir()] == ["params.yaml"]
+
+
+def test_an_output_folder_without_write_permission_is_one_line(locked_out, fake_mnist: dict) -> None:
+    """models/ not writable for the user running the stage: one line naming the model; nothing replaced."""
+    work, prefix = locked_out
+    (work / "params.yaml").write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    for name in ("dvc.yaml", "dvc.lock", "requirements.lock"):
+        shutil.copy(ROOT / name, work / name)
+    for name, split in make_splits(fake_mnist, 0.25, train_limit=600, test_limit=200).items():
+        save_npz(split_path(name, work / "data" / "prepared"), split)
+    (work / "models").mkdir()
+    (work / "models" / "base.keras").write_bytes(b"the previous model")
+    for path in [work, *work.rglob("*")]:
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    (work / "models").chmod(0o555)
+    before = files_outside_dvc_tmp(work)
+    line = refused(run_as(prefix, work, "stages.base"))
+    assert line == "error: models/base.keras: permission denied; check its permissions and its folder's with ls -l"
+    assert files_outside_dvc_tmp(work) == before
+
+
+def test_a_git_repository_without_a_commit_is_one_line(workspace: Path) -> None:
+    """dvclive reads the commit a run starts from; in a fresh `git init` there is none."""
+    subprocess.run(["git", "init", "-q"], cwd=workspace, check=True)
+    (workspace / ".dvc").mkdir()
+    (workspace / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")  # as `dvc init` leaves it
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.base"))
+    assert line == (
+        "error: dvclive cannot read this git repository (Empty git repo); make a first commit, "
+        "e.g. git commit --allow-empty -m start"
+    )
+    assert files_outside_dvc_tmp(workspace) == before

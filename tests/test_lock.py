@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 
@@ -10,15 +9,15 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from mnist_transfer import compute
+
 from .conftest import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def pins(path: Path) -> dict[str, str]:
-    """name -> version of every `name==version` line (pip-compile's format)."""
-    found = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", path.read_text(), flags=re.M)
-    return {canonicalize_name(name): version for name, version in found}
+    return compute.pins(path.read_text())
 
 
 def requirements(group: str | None) -> list[Requirement]:

@@ -144,5 +144,5 @@ def test_load_model_refuses_corrupt_file(tmp_path) -> None:
     from mnist_transfer.models import load_model
 
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match=r"damaged, not a whole \.keras file"):
+    with pytest.raises(DataError, match=r"damaged, not a readable \.keras file"):
         load_model(tmp_path / "broken.keras")

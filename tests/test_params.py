@@ -22,8 +22,8 @@ def committed() -> dict:
 
 def test_committed_params_are_valid() -> None:
     params = load_params(ROOT / "params.yaml")
-    assert params["train_base"]["epochs"] == 10
-    assert params["freeze_retrain"]["learning_rate"] == pytest.approx(7e-5)
+    assert params["base"]["epochs"] == 10
+    assert params["freeze"]["learning_rate"] == pytest.approx(7e-5)
 
 
 def with_change(params: dict, group: str | None, key: str, value: object) -> dict:
@@ -41,38 +41,39 @@ _DELETE = object()
 
 BAD = [
     # (group, key, value, words the message must contain)
-    ("train_base", "epoch", 10, ["unknown key 'train_base.epoch'", "did you mean 'train_base.epochs'"]),
-    ("train_base", "epochs", _DELETE, ["missing key train_base.epochs", "integer"]),
-    ("train_base", "epochs", "ten", ["train_base.epochs", "'ten'", "an integer in [1, 2147483647]"]),
-    ("train_base", "epochs", 0, ["train_base.epochs", "an integer in [1, 2147483647]"]),
-    ("train_base", "epochs", 2**31, ["train_base.epochs", "[1, 2147483647]"]),
+    ("base", "epoch", 10, ["unknown key 'base.epoch'", "did you mean 'base.epochs'"]),
+    ("base", "epochs", _DELETE, ["missing key base.epochs", "integer"]),
+    ("base", "epochs", "ten", ["base.epochs", "'ten'", "an integer in [1, 2147483647]"]),
+    ("base", "epochs", 0, ["base.epochs", "an integer in [1, 2147483647]"]),
+    ("base", "epochs", 2**31, ["base.epochs", "[1, 2147483647]"]),
     (None, "seed", 2**32, ["seed = 4294967296", "[0, 4294967295]"]),
     (None, "seed", _DELETE, ["missing key seed", "integer"]),
     (None, "sede", 1, ["unknown key 'sede'", "did you mean 'seed'"]),
-    ("train_base", "epochs", 2.5, ["train_base.epochs", "integer"]),
-    ("train_base", "epochs", True, ["train_base.epochs", "integer"]),
-    ("train_base", "batch_size", 0, ["train_base.batch_size", "[1, "]),
-    ("freeze_retrain", "learning_rate", "fast", ["freeze_retrain.learning_rate", "'fast'", "a finite number > 0"]),
-    ("freeze_retrain", "learning_rate", 0, ["freeze_retrain.learning_rate", "> 0"]),
-    ("freeze_retrain", "learning_rate", -1e-3, ["freeze_retrain.learning_rate", "> 0"]),
-    ("freeze_retrain", "learning_rate", float("nan"), ["freeze_retrain.learning_rate", "nan", "a finite number > 0"]),
-    ("freeze_retrain", "learning_rate", float("inf"), ["freeze_retrain.learning_rate", "inf", "finite"]),
-    ("freeze_retrain", "learning_rate", "1e39", ["freeze_retrain.learning_rate", "finite"]),  # inf in float32
-    ("freeze_retrain", "learning_rate", 1e-40, ["freeze_retrain.learning_rate", "> 0"]),  # 0 in float32
-    ("freeze_retrain", "l2", float("nan"), ["freeze_retrain.l2", "finite"]),
-    ("freeze_retrain", "momentum", float("nan"), ["freeze_retrain.momentum", "finite"]),
+    ("base", "epochs", 2.5, ["base.epochs", "integer"]),
+    ("base", "epochs", True, ["base.epochs", "integer"]),
+    ("base", "batch_size", 0, ["base.batch_size", "[1, "]),
+    ("freeze", "learning_rate", "fast", ["freeze.learning_rate", "'fast'", "a finite number > 0"]),
+    ("freeze", "learning_rate", 0, ["freeze.learning_rate", "> 0"]),
+    ("freeze", "learning_rate", -1e-3, ["freeze.learning_rate", "> 0"]),
+    ("freeze", "learning_rate", float("nan"), ["freeze.learning_rate", "nan", "a finite number > 0"]),
+    ("freeze", "learning_rate", float("inf"), ["freeze.learning_rate", "inf", "finite"]),
+    ("freeze", "learning_rate", "1e39", ["freeze.learning_rate", "finite"]),  # inf in float32
+    ("freeze", "learning_rate", 1e-40, ["freeze.learning_rate", "> 0"]),  # 0 in float32
+    ("freeze", "l2", float("nan"), ["freeze.l2", "finite"]),
+    ("freeze", "momentum", float("nan"), ["freeze.momentum", "finite"]),
+    ("base", "momentum", 0.9, ["base.momentum is read by optimizer sgd only", "remove base.momentum"]),
     ("lwf", "temperature", float("-inf"), ["lwf.temperature", "finite"]),
     ("ewc", "strength", float("inf"), ["ewc.strength", "finite"]),
     ("gaussian", "shrinkage", float("nan"), ["gaussian.shrinkage", "finite"]),
     ("gaussian", "covariance", "diagonal", ["gaussian.covariance", "one of per_class, shared"]),
     ("prepare", "validation_fraction", 0.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
     ("prepare", "validation_fraction", 1.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
-    ("train_full", "input_divisor", 1e-38, ["train_full.input_divisor", "finite"]),  # 255 / it is inf
-    ("freeze_retrain", "frozen_layers", 8, ["freeze_retrain.frozen_layers", "[0, 7]"]),
-    ("freeze_retrain", "frozen_layers", 99, ["freeze_retrain.frozen_layers", "[0, 7]"]),
-    ("train_base", "optimizer", "adamw", ["train_base.optimizer", "one of adam, sgd"]),
+    ("full", "input_divisor", 1e-38, ["full.input_divisor", "finite"]),  # 255 / it is inf
+    ("freeze", "frozen_layers", 8, ["freeze.frozen_layers", "[0, 7]"]),
+    ("freeze", "frozen_layers", 99, ["freeze.frozen_layers", "[0, 7]"]),
+    ("base", "optimizer", "adamw", ["base.optimizer", "one of adam, sgd"]),
     ("transfer_01", "loss", "hinge", ["transfer_01.loss", "one of crossentropy, mse, keras2_crossentropy"]),
-    ("train_full", "input_divisor", 0, ["train_full.input_divisor", "[1e-30, "]),
+    ("full", "input_divisor", 0, ["full.input_divisor", "[1e-30, "]),
     ("prepare", "train_limit", 0, ["prepare.train_limit", "[1, "]),
     ("dataset", "sha256", "abc", ["dataset.sha256", "64 lowercase hex"]),
     (None, "precision", "bf16", ["precision = 'bf16'", "one of float32, mixed_bfloat16, mixed_float16"]),
@@ -92,22 +93,40 @@ def test_bad_value_is_named(committed: dict, group: str, key: str, value: object
     assert "\n" not in message
 
 
+DOCUMENTED = [  # the examples docs/params.md shows
+    ("base", "epoch", 10),
+    ("freeze", "learning_rate", "fast"),
+    ("lwf", "temperature", float("-inf")),
+    ("base", "momentum", 0.9),
+]
+
+
+def test_the_messages_the_docs_show_are_the_ones_given(committed: dict) -> None:
+    shown = [line for line in (ROOT / "docs" / "params.md").read_text().splitlines() if line.startswith("error: ")]
+    given = []
+    for group, key, value in DOCUMENTED:
+        with pytest.raises(ParamsError) as raised:
+            validate(with_change(committed, group, key, value))
+        given.append(f"error: {raised.value}")
+    assert shown == given
+
+
 def test_unknown_group_suggests_close_match(committed: dict) -> None:
     changed = copy.deepcopy(committed)
-    changed["trian_base"] = changed.pop("train_base")
-    with pytest.raises(ParamsError, match="unknown key 'trian_base'; did you mean 'train_base'"):
+    changed["bsae"] = changed.pop("base")
+    with pytest.raises(ParamsError, match="unknown key 'bsae'; did you mean 'base'"):
         validate(changed)
 
 
 def test_yaml11_float_string_is_a_number(committed: dict) -> None:
     """PyYAML reads `7e-5` as a string; DVC's YAML 1.2 reads a float. Both must mean 7e-5."""
-    params = validate(with_change(committed, "freeze_retrain", "learning_rate", "7e-5"))
-    assert params["freeze_retrain"]["learning_rate"] == pytest.approx(7e-5)
+    params = validate(with_change(committed, "freeze", "learning_rate", "7e-5"))
+    assert params["freeze"]["learning_rate"] == pytest.approx(7e-5)
 
 
 def test_broken_yaml_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
-    path.write_text("train_base:\n  epochs: [1,\n")
+    path.write_text("base:\n  epochs: [1,\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
         load_params(path)
 
@@ -124,40 +143,36 @@ def test_stage_exits_with_one_line_and_writes_nothing(
     tmp_path: Path, committed: dict, group: str, key: str, value: object, words: list[str]
 ) -> None:
     """Every bad params case, through a real stage process: exit 2, one line naming it, no output."""
-    result = run_stage(tmp_path, "train_base", with_change(committed, group, key, value))
+    result = run_stage(tmp_path, "base", with_change(committed, group, key, value))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: params.yaml: ")
     assert all(word in lines[0] for word in words)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".dvc", "params.yaml"]  # .dvc: the stage lock only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing created, not even the stage lock
 
 
-@pytest.mark.parametrize(
-    "stage", ["dataset", "prepare", "train_base", "freeze_retrain", "evaluate", "replay", "fisher"]
-)
+@pytest.mark.parametrize("stage", ["dataset", "prepare", "base", "freeze", "evaluate", "replay", "fisher"])
 def test_every_stage_validates_params_first(tmp_path: Path, committed: dict, stage: str) -> None:
-    result = run_stage(tmp_path, stage, with_change(committed, "train_base", "epochs", "ten"))
+    result = run_stage(tmp_path, stage, with_change(committed, "base", "epochs", "ten"))
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == [
-        "error: params.yaml: train_base.epochs = 'ten' is not allowed; expected an integer in [1, 2147483647]"
-    ]
+    assert lines == ["error: params.yaml: base.epochs = 'ten' is not allowed; expected an integer in [1, 2147483647]"]
 
 
 @pytest.mark.parametrize(
     ("text", "key", "lines"),
     [
         ("seed: 0\nseed: 1\n", "seed", (1, 2)),
-        ("train_base:\n  epochs: 10\n  batch_size: 8\n  epochs: 3\n", "epochs", (2, 4)),
+        ("base:\n  epochs: 10\n  batch_size: 8\n  epochs: 3\n", "epochs", (2, 4)),
         ("prepare:\n  train_limit: null\nprepare:\n  test_limit: null\n", "prepare", (1, 3)),
     ],
     ids=["top-level key", "key in a group", "group"],
 )
 def test_a_repeated_key_is_refused_with_both_lines(tmp_path: Path, committed: dict, text: str, key: str, lines) -> None:
     """A line or group pasted twice: PyYAML would keep the last one silently; the stage names both lines."""
-    body = yaml.safe_dump({k: v for k, v in committed.items() if k not in ("seed", "train_base", "prepare")})
+    body = yaml.safe_dump({k: v for k, v in committed.items() if k not in ("seed", "base", "prepare")})
     (tmp_path / "params.yaml").write_text(text + body)
-    result = stage_process(tmp_path, "stages.train_base")
+    result = stage_process(tmp_path, "stages.base")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: params.yaml: key '{key}' is given twice, at lines {lines[0]} and {lines[1]}; keep one of them"
@@ -167,11 +182,11 @@ def test_a_repeated_key_is_refused_with_both_lines(tmp_path: Path, committed: di
 def test_the_same_key_in_two_groups_is_no_repeat(committed: dict, tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(committed))
-    assert load_params(path)["train_base"]["epochs"] == load_params(path)["train_full"]["epochs"] == 10
+    assert load_params(path)["base"]["epochs"] == load_params(path)["full"]["epochs"] == 10
 
 
 def test_a_stage_run_outside_the_project_creates_nothing(tmp_path: Path) -> None:
-    result = stage_process(tmp_path, "stages.train_base")
+    result = stage_process(tmp_path, "stages.base")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: params.yaml: not found; run the stage from the project root"]
     assert list(tmp_path.iterdir()) == []

@@ -1,14 +1,15 @@
-"""The README's tables are the committed metrics, and its quick start is what CI runs."""
+"""The README's and docs' tables are the committed metrics, its graph is dvc.yaml's, its quick start what CI runs."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+import sys
 
 import pytest
 
-from stages.report import tables
+from stages.report import headline_table, tables
 
 from .conftest import ROOT
 
@@ -26,10 +27,30 @@ def block(text: str, name: str) -> str:
     return text[text.index(start) + len(start) : text.index(end)]
 
 
-def test_readme_results_are_the_report_of_the_committed_metrics() -> None:
+def read_committed(name: str) -> dict:
+    return json.loads(committed(f"metrics/{name}.json"))
+
+
+def test_readme_results_are_the_committed_headline() -> None:
     """On any machine: the table is made again from the metrics in git, with the report stage's own code."""
-    expected = tables(lambda name: json.loads(committed(f"metrics/{name}.json")))
-    assert block(committed("README.md"), "report") == expected
+    assert block(committed("README.md"), "headline") == headline_table(read_committed)
+
+
+def test_the_headline_file_is_the_committed_metrics_it_summarises() -> None:
+    from stages.report import headline
+
+    assert read_committed("headline") == headline(read_committed)
+
+
+def test_the_results_tables_in_the_docs_are_the_report_of_the_committed_metrics() -> None:
+    assert block(committed("docs/results.md"), "report") == tables(read_committed)
+
+
+def test_the_readme_graph_is_dvc_dag() -> None:
+    """The README's stage graph is `dvc dag --md` of the committed dvc.yaml."""
+    result = subprocess.run([sys.executable, "-m", "dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert block((ROOT / "README.md").read_text(), "dag") == result.stdout
 
 
 def test_the_seeds_table_in_the_docs_is_the_committed_summary() -> None:

@@ -53,7 +53,7 @@ def test_table_has_a_row_per_number() -> None:
 def exp_entry(rev: str, params: dict, run: dict | None, timestamp: str = "2026-12-01T10:00:00") -> dict:
     """One entry of `dvc exp show --json`, as DVC 3 writes it: params and metrics files with their data."""
     metrics = {} if run is None else {f"metrics/{name}.json": {"data": data} for name, data in run["metrics"].items()}
-    metrics["dvclive/train_base/metrics.json"] = {"data": {"step": 9}}  # not a metrics/ file: left out
+    metrics["dvclive/base/metrics.json"] = {"data": {"step": 9}}  # not a metrics/ file: left out
     data = {"rev": rev, "timestamp": timestamp, "params": {"params.yaml": {"data": params}}, "metrics": metrics}
     return {"rev": rev, "name": None, "data": data, "error": None, "experiments": None}
 
@@ -76,7 +76,7 @@ def shown_experiments(runs: dict[str, tuple[dict, dict | None, str]]) -> list[di
 def test_seed_runs_takes_the_commit_and_its_seed_experiments() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     other_lr = copy.deepcopy(params)
-    other_lr["seed"], other_lr["train_base"]["learning_rate"] = 2, 0.5
+    other_lr["seed"], other_lr["base"]["learning_rate"] = 2, 0.5
     shown = shown_experiments(
         {
             "seed-1": ({**params, "seed": 1}, fake_run(1, 0.8), "2026-12-01T11:00:00"),
@@ -90,4 +90,4 @@ def test_seed_runs_takes_the_commit_and_its_seed_experiments() -> None:
     assert [run["seed"] for run in runs] == [0, 1]
     assert runs[1]["metrics"]["full"]["accuracy"]["0-9"] == 0.8  # the newest of the two seed-1 runs
     assert runs[0]["metrics"]["full"]["accuracy"]["0-9"] == 0.9  # the commit's own run, seed 0
-    assert "dvclive/train_base/metrics" not in runs[0]["metrics"]
+    assert "dvclive/base/metrics" not in runs[0]["metrics"]

@@ -1,0 +1,44 @@
+"""The quick profile: params overrides that run the whole pipeline in minutes, for a first look.
+
+    dvc exp run -n quick $(python -m mnist_transfer.quick)
+
+It keeps the first 2,000 training and 600 test images, trains one epoch in every
+training stage, and shrinks the samples that would not fit in so few images. The
+numbers it gives say that the pipeline works, not what the methods can do. The
+integration tests run the same profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnist_transfer.params import Params, Training
+
+FIXED = {
+    "prepare.train_limit": 2000,
+    "prepare.test_limit": 600,
+    "ewc.fisher_samples": 50,  # of 0-4 training images: about 1,000 of the 2,000
+    "replay.buffer_size": 100,
+}
+
+
+def overrides() -> dict[str, Any]:
+    """params key -> value: FIXED, and `epochs: 1` for every group that trains (all of them, as Params lists)."""
+    epochs = {
+        f"{group}.epochs": 1
+        for group, field in Params.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, Training)
+    }
+    return {**FIXED, **epochs}
+
+
+def apply(params: dict) -> dict:
+    """`params` (params.yaml as read) with the overrides set."""
+    for key, value in overrides().items():
+        group, name = key.split(".")
+        params[group][name] = value
+    return params
+
+
+if __name__ == "__main__":
+    print(" ".join(f"-S {key}={value}" for key, value in overrides().items()))
