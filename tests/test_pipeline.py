@@ -237,22 +237,19 @@ def test_every_stage_enters_the_run_cache(base_run: Path) -> None:
 
 
 def test_the_readme_quick_profile_is_the_tested_one(workspace: Path) -> None:
-    """The README's quick-profile command, from the committed params.yaml: every stage restored from the run-cache.
+    """The README's quick-profile command, from the committed params.yaml, trains nothing: it is the tested profile.
 
-    The base run trained on exactly that profile, so nothing trains again, and the experiment has every metric.
+    The base run trained on exactly that profile: any key or value of its own would rerun a stage.
     """
-    (command,) = [
-        line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("dvc exp run -n quick")
-    ]
+    readme = (ROOT / "README.md").read_text().splitlines()
+    (command,) = [line for line in readme if line.startswith("dvc exp run -n quick")]
+    outputs_before = outputs(workspace)
     shutil.copy(ROOT / "params.yaml", workspace / "params.yaml")
     run([*GIT, "commit", "-q", "-am", "the default params"], workspace)
     result = run(["bash", "-c", command], workspace)
     assert ran(result.stdout) == set()
-    stages = dvc("stage", "list", "--name-only", cwd=workspace).stdout.split()
-    assert len(restored(result.stdout)) == len(stages)
-    shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
-    names = [exp.get("name") for commit in shown for exp in commit.get("experiments") or [] for exp in exp["revs"]]
-    assert "quick" in names
+    assert "Ran experiment(s): quick" in result.stdout
+    assert outputs(workspace) == outputs_before  # the experiment's results: the base run's, byte for byte
 
 
 def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
@@ -310,7 +307,7 @@ def test_a_clone_on_another_cpu_kind_pulls_and_is_up_to_date(workspace: Path, tm
     other_cpu = {"ONEDNN_MAX_CPU_ISA": "AVX2"}
     dvc("pull", "--run-cache", cwd=clone, env=other_cpu)
     assert outputs(clone) == outputs(workspace)
-    pulled = sorted(str(path.relative_to(clone)) for path in (clone / "models").iterdir())
+    pulled = sorted(str(p.relative_to(clone)) for p in (clone / "models").iterdir() if not p.name.startswith("."))
     assert pulled == sorted(path for path in outputs(workspace) if path.startswith("models/"))  # all, nothing else
     assert_up_to_date(clone, env=other_cpu)
     shown = dvc("metrics", "show", "--json", cwd=clone).stdout
@@ -348,7 +345,7 @@ def test_review_shows_the_one_param_changed_and_the_metrics_it_moved(workspace: 
         assert "metrics/transfer_01_softmax.json" in moved
         # the headline first: every model, and in bold the ones the change moved
         assert next(iter(sections)).startswith("Headline")
-        headline = [line for line in next(iter(sections.values())).splitlines() if line.startswith("| ")][2:]
+        headline = [line for line in next(iter(sections.values())).splitlines() if line.startswith("| ")][1:]
         models = json.loads((workspace / "metrics" / "headline.json").read_text())["test_accuracy"]
         assert [row.split("|")[1].strip(" *") for row in headline] == list(models)
         bold = {row.split("|")[1].strip(" *") for row in headline if row.startswith("| **")}
