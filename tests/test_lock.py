@@ -61,3 +61,18 @@ def test_pinned_is_installed() -> None:
 
     for name, version in pins(ROOT / "requirements-dev.lock").items():
         assert metadata.version(name) == version, name
+
+
+def test_dvc_lock_records_exactly_the_stages_of_dvc_yaml() -> None:
+    """A stage renamed or removed leaves its old entry in dvc.lock, where fix hints would find it."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "dvc", "stage", "list", "--name-only"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    locked = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    assert sorted(locked) == sorted(listed.stdout.split())
