@@ -121,6 +121,25 @@ def build_full_cnn(input_divisor: float = 1.0) -> keras.Model:
     return keras.Model(inputs, _fc_head_003(x, 10), name="full_cnn")
 
 
+def build_mlp() -> keras.Model:
+    """van de Ven et al.'s network for Split MNIST: 784-400-400-10, ReLU; logits out (the loss holds the softmax).
+
+    Inputs are flattened pixels in [0, 1].
+    """
+    inputs = keras.Input((28 * 28,), name="pixels")
+    x = layers.Dense(400, activation="relu", name="dense_1")(inputs)
+    x = layers.Dense(400, activation="relu", name="dense_2")(x)
+    return keras.Model(inputs, layers.Dense(10, dtype="float32", name="logits")(x), name="mlp")
+
+
+# The networks a scenario can name (params scenarios.<name>.network).
+NETWORKS = {"mlp": build_mlp}
+
+
+def build_network(name: str) -> keras.Model:
+    return NETWORKS[name]()
+
+
 def rehead_full_cnn(model: keras.Model, outputs: int) -> keras.Model:
     """Notebook 003's transfer: the trained conv blocks of `model` under a new, fresh head.
 

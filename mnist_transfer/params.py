@@ -8,7 +8,7 @@ is allowed.
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -154,6 +154,62 @@ class Gaussian(Group):
     shrinkage: Float("a finite number in [0.0, 1.0)", ge=0.0, lt=1.0)
 
 
+def _tasks_apart(tasks: list[list[int]]) -> list[list[int]]:
+    digits = [digit for task in tasks for digit in task]
+    if len(set(digits)) != len(digits):
+        raise ValueError("a digit in two tasks")
+    return tasks
+
+
+class Scenario(Group):
+    """A sequence of tasks, and the budget of the network strategies on it (scenarios.py)."""
+
+    tasks: Annotated[
+        list[Annotated[list[Annotated[StrictInt, Field(ge=0, le=9)]], Field(min_length=1)]],
+        Field(min_length=2),
+        AfterValidator(_tasks_apart),
+        Expect("a list of two or more tasks, each a list of digits 0-9, no digit in two tasks"),
+    ]
+    network: Choice("mlp")
+    iterations: Int(1)  # per task
+    batch_size: Int(1)
+    learning_rate: Float("a finite number > 0", gt=0.0)  # Adam's
+
+
+class NoParams(Group):
+    """A strategy with nothing to set (fine-tuning, joint training)."""
+
+
+class EwcStrategy(Group):
+    strength: Float("a finite number >= 0.0", ge=0.0)
+    fisher_samples: Int(1)
+
+
+class LwfStrategy(Group):
+    temperature: Float("a finite number > 0", gt=0.0)
+
+
+class ReplayStrategy(Group):
+    per_class: Int(1)
+    max_images: Int(1)
+
+
+class PpcaStrategy(Group):
+    components: Int(1, 783)
+    deskew: Annotated[bool, Field(strict=True), Expect("true or false")]
+
+
+class Strategies(Group):
+    """One group per continual-learning strategy (mnist_transfer/strategies/<name>.py)."""
+
+    finetune: NoParams
+    ewc: EwcStrategy
+    lwf: LwfStrategy
+    replay: ReplayStrategy
+    joint: NoParams
+    ppca: PpcaStrategy
+
+
 # Keras dtype policies for params `precision` (compute.py: which CPUs run each fast).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -177,6 +233,8 @@ class Params(Group):
     replay: Replay
     joint: Training
     gaussian: Gaussian
+    scenarios: Annotated[dict[str, Scenario], Expect("a mapping of scenario names to scenarios")]
+    strategies: Strategies
 
 
 def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, Any]:
@@ -191,32 +249,52 @@ def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, Any]:
     except ValidationError as err:
         # An unknown key first: it is often a typo of the key reported missing.
         first = min(err.errors(), key=lambda error: error["type"] != "extra_forbidden")
-        raise ParamsError(f"{source}: {_message(first)}") from None
+        raise ParamsError(f"{source}: {_message(first, raw)}") from None
 
 
-def _message(error: dict) -> str:
+def _message(error: dict, raw: dict) -> str:
     """One pydantic error as a line naming the key, the value and what is allowed."""
-    *groups, key = error["loc"]
-    model = Params
-    for group in groups:
-        model = model.model_fields[group].annotation
-    name = ".".join(str(part) for part in error["loc"])
+    keys, parent, node, field = _walk(error["loc"])
+    name = ".".join(keys)
     if error["type"] == "extra_forbidden":
-        prefix = "".join(f"{group}." for group in groups)
-        close = difflib.get_close_matches(str(key), list(model.model_fields), n=1)
-        hint = f"did you mean '{prefix}{close[0]}'?" if close else f"allowed: {', '.join(model.model_fields)}"
+        prefix = "".join(f"{key}." for key in keys[:-1])
+        close = difflib.get_close_matches(keys[-1], list(parent.model_fields), n=1)
+        hint = f"did you mean '{prefix}{close[0]}'?" if close else f"allowed: {', '.join(parent.model_fields)}"
         return f"unknown key '{name}'; {hint}"
-    field = model.model_fields[key]
-    if isinstance(field.annotation, type) and issubclass(field.annotation, Group):
+    if isinstance(node, type) and issubclass(node, Group):
         if error["type"] == "value_error":  # a check across the keys of the group
             return error["msg"].removeprefix("Value error, ").format(group=name)
         if error["type"] == "missing":
-            return f"missing params group '{name}' (keys: {', '.join(field.annotation.model_fields)})"
+            return f"missing params group '{name}' (keys: {', '.join(node.model_fields)})"
         return f"'{name}' must be a mapping of keys, got {error['input']!r}"
     expect = next(item for item in field.metadata if isinstance(item, Expect))
     if error["type"] == "missing":
         return f"missing key {name} ({expect})"
-    return f"{name} = {error['input']!r} is not allowed; expected {expect}"
+    value = raw
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return f"{name} = {value!r} is not allowed; expected {expect}"
+
+
+def _walk(loc: tuple) -> tuple[list[str], Any, Any, Any]:
+    """(the keys down to the params key an error is about, the group holding it, its type, its field).
+
+    A location inside a value (a list's items) stops at the key of the whole value.
+    """
+    keys: list[str] = []
+    parent, node, field = Params, Params, None
+    for part in loc:
+        if isinstance(part, int):
+            break
+        keys.append(str(part))
+        if get_origin(node) is dict:  # a mapping of names to groups (scenarios)
+            node = get_args(node)[1]
+            continue
+        parent, field = node, node.model_fields.get(part)
+        if field is None:
+            break
+        node = field.annotation
+    return keys, parent, node, field
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

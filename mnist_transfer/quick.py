@@ -3,7 +3,8 @@
     dvc exp run -n quick $(python -m mnist_transfer.quick)
 
 It keeps the first 2,000 training and 600 test images, trains one epoch in every
-training stage, and shrinks the samples that would not fit in so few images. The
+training stage and 20 steps per task in every scenario, and shrinks the samples that
+would not fit in so few images. The
 numbers it gives say that the pipeline works, not what the methods can do. The
 integration tests run the same profile.
 """
@@ -12,33 +13,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnist_transfer.params import Params, Training
+from mnist_transfer.params import Params, Training, load_params
 
 FIXED = {
     "prepare.train_limit": 2000,
     "prepare.test_limit": 600,
     "ewc.fisher_samples": 50,  # of 0-4 training images: about 1,000 of the 2,000
     "replay.buffer_size": 100,
+    "strategies.ewc.fisher_samples": 50,
 }
+SCENARIO_ITERATIONS = 20  # steps per task
 
 
-def overrides() -> dict[str, Any]:
-    """params key -> value: FIXED, and `epochs: 1` for every group that trains (all of them, as Params lists)."""
+def overrides(params: dict) -> dict[str, Any]:
+    """params key -> value: FIXED, `epochs: 1` for every group that trains (as Params lists them) and
+    SCENARIO_ITERATIONS for every scenario of `params`."""
     epochs = {
         f"{group}.epochs": 1
         for group, field in Params.model_fields.items()
         if isinstance(field.annotation, type) and issubclass(field.annotation, Training)
     }
-    return {**FIXED, **epochs}
+    iterations = {f"scenarios.{name}.iterations": SCENARIO_ITERATIONS for name in params["scenarios"]}
+    return {**FIXED, **epochs, **iterations}
 
 
 def apply(params: dict) -> dict:
     """`params` (params.yaml as read) with the overrides set."""
-    for key, value in overrides().items():
-        group, name = key.split(".")
-        params[group][name] = value
+    for key, value in overrides(params).items():
+        *groups, name = key.split(".")
+        place = params
+        for group in groups:
+            place = place[group]
+        place[name] = value
     return params
 
 
 if __name__ == "__main__":
-    print(" ".join(f"-S {key}={value}" for key, value in overrides().items()))
+    print(" ".join(f"-S {key}={value}" for key, value in overrides(load_params()).items()))

@@ -190,3 +190,48 @@ def test_a_stage_run_outside_the_project_creates_nothing(tmp_path: Path) -> None
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: params.yaml: not found; run the stage from the project root"]
     assert list(tmp_path.iterdir()) == []
+
+
+NESTED_BAD = [
+    # (path below the top level, value, words the message must contain)
+    (
+        ("scenarios", "split_mnist", "tasks"),
+        [[0, 1], [1, 2]],
+        ["scenarios.split_mnist.tasks = [[0, 1], [1, 2]]", "no digit in two tasks"],
+    ),
+    (("scenarios", "split_mnist", "tasks"), [[0, 10], [2]], ["scenarios.split_mnist.tasks", "digits 0-9"]),
+    (("scenarios", "split_mnist", "tasks"), [[0, 1, 2]], ["scenarios.split_mnist.tasks", "two or more tasks"]),
+    (("scenarios", "split_mnist", "tasks"), [[0, 1], []], ["scenarios.split_mnist.tasks", "each a list of digits"]),
+    (("scenarios", "split_mnist", "network"), "cnn", ["scenarios.split_mnist.network = 'cnn'", "one of mlp"]),
+    (("scenarios", "split_mnist", "iterations"), 0, ["scenarios.split_mnist.iterations", "[1, 2147483647]"]),
+    (
+        ("scenarios", "split_mnist", "itrations"),
+        5,
+        ["unknown key 'scenarios.split_mnist.itrations'", "did you mean 'scenarios.split_mnist.iterations'"],
+    ),
+    (("strategies", "ppca", "deskew"), "yes", ["strategies.ppca.deskew = 'yes'", "true or false"]),
+    (("strategies", "replay", "per_class"), 0, ["strategies.replay.per_class", "[1, "]),
+    (("strategies", "lwf", "temprature"), 2.0, ["did you mean 'strategies.lwf.temperature'"]),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "words"), NESTED_BAD, ids=[".".join(p) for p, _, _ in NESTED_BAD])
+def test_bad_scenario_or_strategy_is_named(committed: dict, path: tuple, value: object, words: list[str]) -> None:
+    changed = copy.deepcopy(committed)
+    place = changed
+    for key in path[:-1]:
+        place = place[key]
+    place[path[-1]] = value
+    with pytest.raises(ParamsError) as raised:
+        validate(changed)
+    assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+def test_a_scenario_is_a_params_edit(committed: dict) -> None:
+    """Any name, any tasks: a new scenario needs no code."""
+    changed = copy.deepcopy(committed)
+    changed["scenarios"]["seven_then_three"] = {
+        **changed["scenarios"]["split_mnist"],
+        "tasks": [[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]],
+    }
+    assert validate(changed)["scenarios"]["seven_then_three"]["tasks"] == [[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]]

@@ -403,6 +403,26 @@ def test_experiment_reruns_only_the_01_stages(workspace: Path) -> None:
     assert "metrics/base.json" not in diff  # unchanged models show no difference
 
 
+def test_other_tasks_are_a_params_change_that_runs_end_to_end(workspace: Path) -> None:
+    """Digits 0-6, then 7-9: `dvc exp run -S` on the scenario's tasks reruns its strategies and their report only."""
+    stages = dvc("stage", "list", "--name-only", cwd=workspace).stdout.split()
+    split_mnist = {stage for stage in stages if "split_mnist" in stage}
+    result = dvc("exp", "run", "-S", "scenarios.split_mnist.tasks=[[0,1,2,3,4,5,6],[7,8,9]]", cwd=workspace)
+    assert ran(result.stdout) == split_mnist
+    for path in (workspace / "metrics" / "continual" / "split_mnist").glob("*.json"):
+        metrics = json.loads(path.read_text())
+        assert list(metrics["class_incremental"]["R"]) == ["after task 1", "after task 2"], path.name
+        assert list(metrics["class_incremental"]["R"]["after task 1"]) == ["task 1", "task 2"]
+        assert metrics["class_incremental"]["R"]["after task 1"]["task 2"] == 0.0  # digits 7-9 not yet seen
+        assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
+    table = (workspace / "metrics" / "continual" / "split_mnist.md").read_text()
+    assert all(
+        f"| {path.stem} |" in table for path in (workspace / "metrics" / "continual" / "split_mnist").glob("*.json")
+    )
+    curve = (workspace / "plots" / "continual" / "split_mnist" / "average_accuracy.csv").read_text().splitlines()
+    assert curve[0] == "task,strategy,average accuracy" and {line.split(",")[0] for line in curve[1:]} == {"1", "2"}
+
+
 def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path) -> None:
     result = dvc("exp", "run", "-S", "replay.buffer_size=20", cwd=workspace)
     assert ran(result.stdout) | restored(result.stdout) == {"replay", "evaluate_incremental@replay", "report"}

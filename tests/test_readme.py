@@ -46,6 +46,19 @@ def test_the_results_tables_in_the_docs_are_the_report_of_the_committed_metrics(
     assert block(committed("docs/results.md"), "report") == tables(read_committed)
 
 
+def test_the_split_mnist_table_in_the_docs_is_the_report_of_the_committed_metrics() -> None:
+    from stages.continual_report import table
+
+    folder = "metrics/continual/split_mnist"
+    listed = subprocess.run(
+        ["git", "ls-tree", "--name-only", f"HEAD:{folder}"], cwd=ROOT, capture_output=True, text=True
+    )
+    names = sorted(name.removesuffix(".json") for name in listed.stdout.split() if name.endswith(".json"))
+    assert names, f"no committed {folder}/*.json"
+    expected = table({name: read_committed(f"continual/split_mnist/{name}") for name in names})
+    assert block(committed("docs/continual.md"), "continual:split_mnist") == expected
+
+
 def test_the_readme_graph_is_dvc_dag() -> None:
     """The README's stage graph is `dvc dag --md` of the committed dvc.yaml."""
     result = subprocess.run([sys.executable, "-m", "dvc", "dag", "--md"], cwd=ROOT, capture_output=True, text=True)

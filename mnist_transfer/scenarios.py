@@ -1,0 +1,106 @@
+"""Continual learning on a sequence of tasks: a scenario's tasks, the run through them, the accuracy matrix.
+
+A scenario (params `scenarios.<name>`) is a list of tasks, each a list of digits, plus
+the network and training budget its network strategies use. A strategy learns the tasks
+in order, seeing only the current task's training images (and what it chose to keep);
+after each task it is tested on every task's test images:
+
+- class-incremental: one prediction among all digits seen so far, never told the task
+  (R[i, j]: accuracy on task j after training task i; 0 for tasks not yet seen);
+- task-incremental: the prediction among the digits of the image's own task.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from mnist_transfer.data import Split
+from mnist_transfer.metrics import continual_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: its digits and their training, validation and test images."""
+
+    digits: tuple[int, ...]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def make_tasks(digit_lists: list[list[int]], split: Split) -> list[Task]:
+    """The tasks of a scenario, cut from the 0-9 split (its validation images stay held out)."""
+    tasks = []
+    for digits in digit_lists:
+        parts = {}
+        for part in ("train", "val", "test"):
+            x, y = getattr(split, f"x_{part}"), getattr(split, f"y_{part}")
+            keep = np.isin(y, digits)
+            parts[f"x_{part}"], parts[f"y_{part}"] = x[keep], y[keep]
+        tasks.append(Task(tuple(digits), **parts))
+    return tasks
+
+
+class Strategy(Protocol):
+    """A way of learning a sequence of tasks (one module in mnist_transfer/strategies/)."""
+
+    images_trained: int  # images passed through training so far, replayed ones included
+
+    def learn(self, task: Task, seen: tuple[int, ...]) -> None:
+        """Learn `task`; `seen` holds every digit of the tasks so far, this one's included."""
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """(N, 10) scores, higher for a more likely digit; only the seen digits' columns are read."""
+
+    def kept_bytes(self) -> int:
+        """Bytes of state kept from earlier tasks to learn the next, besides the network it trains."""
+
+
+def restricted_prediction(scores: np.ndarray, digits: tuple[int, ...]) -> np.ndarray:
+    """The highest-scoring digit among `digits` for each row."""
+    allowed = np.asarray(digits)
+    return allowed[np.argmax(scores[:, allowed], axis=1)]
+
+
+def run(strategy: Strategy, tasks: list[Task]) -> dict:
+    """Train `strategy` through `tasks` in order; its metrics (see the module docstring and continual_metrics)."""
+    count = len(tasks)
+    class_il, task_il = np.zeros((count, count)), np.zeros((count, count))
+    seen: tuple[int, ...] = ()
+    for i, task in enumerate(tasks):
+        seen = seen + task.digits
+        strategy.learn(task, seen)
+        for j, tested in enumerate(tasks[: i + 1]):
+            scores = strategy.scores(tested.x_test)
+            class_il[i, j] = np.mean(restricted_prediction(scores, seen) == tested.y_test)
+            task_il[i, j] = np.mean(restricted_prediction(scores, tested.digits) == tested.y_test)
+        log.info("after task %d %s: class-incremental accuracy per task %s", i + 1, task.digits, class_il[i, : i + 1])
+    x_test = np.concatenate([task.x_test for task in tasks])
+    y_test = np.concatenate([task.y_test for task in tasks])
+    predicted = restricted_prediction(strategy.scores(x_test), seen)
+    return {
+        "accuracy": float(np.mean(predicted == y_test)),  # over every test image of the scenario's digits
+        "per_class_accuracy": {str(d): float(np.mean(predicted[y_test == d] == d)) for d in sorted(seen)},
+        "class_incremental": {**continual_metrics(class_il), "R": _rows(class_il)},
+        "task_incremental": {**continual_metrics(task_il), "R": _rows(task_il)},
+        "kept_bytes": int(strategy.kept_bytes()),
+        "images_trained": int(strategy.images_trained),
+        "test_images": len(y_test),
+    }
+
+
+def _rows(matrix: np.ndarray) -> dict[str, dict[str, float]]:
+    """R as objects keyed "after task i" -> "task j" (1-based): `dvc metrics diff` skips lists."""
+    return {
+        f"after task {i + 1}": {f"task {j + 1}": float(matrix[i, j]) for j in range(matrix.shape[1])}
+        for i in range(matrix.shape[0])
+    }

@@ -1,0 +1,56 @@
+"""Elastic Weight Consolidation: after each task, the diagonal Fisher and the weights; a pull back to each.
+
+The loss adds strength / 2 x sum over earlier tasks of F_t (w - w_t)^2 (offline EWC, one
+term per task, as van de Ven et al. run it). F_t is the mean squared gradient of the log
+probability of the network's own predicted digit (among the digits seen) over
+`fisher_samples` training images of task t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_transfer.quiet_tf import tf
+from mnist_transfer.scenarios import Task
+from mnist_transfer.strategies.network import NetworkStrategy, digit_mask, masked_logits
+
+FLOAT_BYTES = 4
+
+
+class Strategy(NetworkStrategy):
+    def __init__(self, params: dict, scenario: dict, seed: int) -> None:
+        super().__init__(params, scenario, seed)
+        self.terms: list[tuple[list[tf.Tensor], list[tf.Tensor]]] = []  # (Fisher, weights) per task
+
+    def after_task(self, task: Task, seen: tuple[int, ...]) -> None:
+        chosen = self.rng.choice(
+            len(task.y_train), min(self.params["fisher_samples"], len(task.y_train)), replace=False
+        )
+        x = task.x_train[np.sort(chosen)].reshape(len(chosen), -1).astype("float32") / 255.0
+        fisher = self._fisher(tf.constant(x), digit_mask(seen))
+        self.terms.append((fisher, [tf.identity(w) for w in self.network.trainable_variables]))
+
+    @tf.function
+    def _fisher(self, x: tf.Tensor, allowed: tf.Tensor) -> list[tf.Tensor]:
+        def squared_gradients(image: tf.Tensor) -> list[tf.Tensor]:
+            with tf.GradientTape() as tape:
+                log_p = tf.nn.log_softmax(masked_logits(self.network(image[None], training=False), allowed))[0]
+                chosen = tf.gather(log_p, tf.argmax(log_p))
+            return [g**2 for g in tape.gradient(chosen, self.network.trainable_variables)]
+
+        per_image = tf.vectorized_map(squared_gradients, x)
+        return [tf.reduce_mean(g, axis=0) for g in per_image]
+
+    def penalty(self) -> tf.Tensor | None:
+        if not self.terms:
+            return None
+        pulls = [
+            tf.reduce_sum(f * (w - anchor) ** 2)
+            for fisher, anchors in self.terms
+            for f, w, anchor in zip(fisher, self.network.trainable_variables, anchors, strict=True)
+        ]
+        return self.params["strength"] / 2 * tf.add_n(pulls)
+
+    def kept_bytes(self) -> int:
+        weights = sum(int(np.prod(w.shape)) for w in self.network.trainable_variables)
+        return len(self.terms) * 2 * weights * FLOAT_BYTES

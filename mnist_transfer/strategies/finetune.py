@@ -1,0 +1,5 @@
+"""Fine-tuning: each task in turn, nothing kept; the lower bound."""
+
+from mnist_transfer.strategies.network import NetworkStrategy as Strategy
+
+__all__ = ["Strategy"]

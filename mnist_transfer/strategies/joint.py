@@ -1,0 +1,23 @@
+"""Joint training: at each task, the training images of every task so far; the upper bound (it keeps them all)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_transfer.scenarios import Task
+from mnist_transfer.strategies.network import NetworkStrategy
+
+IMAGE_BYTES = 28 * 28 + 1  # uint8 pixels and the label
+
+
+class Strategy(NetworkStrategy):
+    def __init__(self, params: dict, scenario: dict, seed: int) -> None:
+        super().__init__(params, scenario, seed)
+        self.kept: list[Task] = []
+
+    def training_images(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
+        self.kept.append(task)
+        return np.concatenate([t.x_train for t in self.kept]), np.concatenate([t.y_train for t in self.kept])
+
+    def kept_bytes(self) -> int:
+        return sum(len(t.y_train) for t in self.kept) * IMAGE_BYTES

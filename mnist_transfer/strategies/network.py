@@ -1,0 +1,109 @@
+"""What the network strategies share: one network trained task after task, as the reference protocol does.
+
+van de Ven et al.'s class-incremental protocol: for each task, `iterations` Adam steps on
+batches of `batch_size` of the task's training images; the softmax covers only the digits
+seen so far. A strategy adds to this loop through hooks: a batch of kept images mixed
+into every step (`replay_batch`) or a loss on what it kept from earlier tasks
+(`kept_loss`), both weighted 1 - 1/t against the new task's 1/t at task t as in the
+reference; a penalty added to the loss (`penalty`); and what it keeps when a task ends
+(`after_task`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnist_transfer.models import build_network
+from mnist_transfer.quiet_tf import keras, tf
+from mnist_transfer.scenarios import Task
+
+
+def masked_logits(logits: tf.Tensor, allowed: tf.Tensor) -> tf.Tensor:
+    """Logits with every digit outside `allowed` (a 10-long 0/1 mask) at a large negative value."""
+    return tf.where(allowed > 0, logits, tf.fill(tf.shape(logits), -1e9))
+
+
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+def digit_mask(digits: tuple[int, ...]) -> tf.Tensor:
+    return tf.constant(np.isin(np.arange(10), digits).astype("float32"))
+
+
+class NetworkStrategy:
+    """Fine-tuning: the loop with no hook. Subclasses override the hooks."""
+
+    def __init__(self, params: dict, scenario: dict, seed: int) -> None:
+        self.params, self.scenario = params, scenario
+        self.rng = np.random.default_rng(seed)
+        self.network = build_network(scenario["network"])
+        self.optimizer = keras.optimizers.Adam(learning_rate=scenario["learning_rate"])
+        if keras.mixed_precision.global_policy().name == "mixed_float16":  # float16 gradients underflow unscaled
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+        self.images_trained = 0
+        self.tasks_seen = 0
+
+    # -- hooks --
+    def training_images(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
+        """The images this task trains on (joint: every task's so far)."""
+        return task.x_train, task.y_train
+
+    def replay_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Kept images and labels to mix into this step, or None."""
+        return None
+
+    def kept_loss(self, x: tf.Tensor, logits: tf.Tensor, allowed: tf.Tensor) -> tf.Tensor | None:
+        """A loss on what is kept from earlier tasks, for this batch (inside the traced step), or None.
+
+        `logits` are the network's on `x`; `allowed` masks the digits seen so far.
+        """
+        return None
+
+    def penalty(self) -> tf.Tensor | None:
+        """A term added to every step's loss (inside the traced step), or None."""
+        return None
+
+    def after_task(self, task: Task, seen: tuple[int, ...]) -> None:
+        """Keep what the strategy needs from `task` once it is learnt."""
+
+    # -- the loop --
+    def learn(self, task: Task, seen: tuple[int, ...]) -> None:
+        self.tasks_seen += 1
+        x, y = self.training_images(task)
+        x, y = x.reshape(len(x), -1).astype("float32") / 255.0, y.astype("int64")
+        allowed, new_weight = digit_mask(seen), 1.0 / self.tasks_seen
+        step = tf.function(self._step)  # traced again per task: the hooks' state changes between tasks
+        batch, order = self.scenario["batch_size"], np.empty(0, dtype=np.int64)
+        for _ in range(self.scenario["iterations"]):
+            if len(order) < batch:
+                order = np.concatenate([order, self.rng.permutation(len(x))])
+            chosen, order = order[:batch], order[batch:]
+            replay = self.replay_batch()
+            kept = () if replay is None else replay
+            step(x[chosen], y[chosen], allowed, tf.constant(new_weight, dtype="float32"), *kept)
+            self.images_trained += len(chosen) + (0 if replay is None else len(replay[1]))
+        self.after_task(task, seen)
+
+    def _step(self, x, y, allowed, new_weight, x_kept=None, y_kept=None) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            logits = self.network(x, training=True)
+            loss = cross_entropy(y, masked_logits(logits, allowed))
+            kept = self.kept_loss(x, logits, allowed)
+            if x_kept is not None:
+                kept = cross_entropy(y_kept, masked_logits(self.network(x_kept, training=True), allowed))
+            if kept is not None:
+                loss = new_weight * loss + (1.0 - new_weight) * kept
+            penalty = self.penalty()
+            if penalty is not None:
+                loss = loss + penalty
+            scaled = self.optimizer.scale_loss(loss)  # the loss itself but under mixed_float16
+        variables = self.network.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables, strict=True))
+        return loss
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.network.predict(x.reshape(len(x), -1).astype("float32") / 255.0, batch_size=2048, verbose=0)
+
+    def kept_bytes(self) -> int:
+        return 0

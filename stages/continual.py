@@ -1,0 +1,49 @@
+"""Stage continual: one strategy through one scenario's tasks -> metrics/continual/<scenario>/<strategy>.json.
+
+Usage: python -m stages.continual <scenario> <strategy>   (params scenarios.<scenario>, strategies.<strategy>)
+The metrics hold the accuracy matrices R (class- and task-incremental), average accuracy,
+BWT and forgetting (mnist_transfer/scenarios.py), per-class accuracy after the last task,
+the bytes of state kept between tasks and the number of images trained on.
+"""
+
+import logging
+import sys
+import time
+
+from mnist_transfer.errors import StageError, run_stage
+
+log = logging.getLogger("stages.continual")
+
+
+def main(all_params: dict) -> None:
+    usage = "usage: python -m stages.continual <scenario> <strategy>"
+    if len(sys.argv) != 3:
+        raise StageError(usage)
+    scenario_name, strategy_name = sys.argv[1:]
+    for kind, name in (("scenarios", scenario_name), ("strategies", strategy_name)):
+        if name not in all_params[kind]:
+            raise StageError(f"params.yaml has no {kind}.{name} (it has {', '.join(all_params[kind])}); {usage}")
+    scenario = all_params["scenarios"][scenario_name]
+    from mnist_transfer import scenarios, strategies, training
+    from mnist_transfer.artifacts import write_json
+    from mnist_transfer.data import load_split
+
+    tasks = scenarios.make_tasks(scenario["tasks"], load_split("0-9"))
+    training.use_precision(all_params["precision"])
+    training.seed_everything(all_params["seed"])
+    strategy = strategies.load(strategy_name, all_params["strategies"][strategy_name], scenario, all_params["seed"])
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = scenarios.run(strategy, tasks)
+    log.info(
+        "%s on %s: accuracy %.4f, %.1f s CPU, %.1f s wall",
+        strategy_name,
+        scenario_name,
+        result["accuracy"],
+        time.process_time() - cpu,
+        time.perf_counter() - wall,
+    )
+    write_json(f"metrics/continual/{scenario_name}/{strategy_name}.json", result)
+
+
+if __name__ == "__main__":
+    run_stage("continual", main)

@@ -1,0 +1,112 @@
+"""Stage continual_report: every strategy of one scenario side by side.
+
+Usage: python -m stages.continual_report <scenario>
+Reads metrics/continual/<scenario>/*.json (one per strategy) and writes
+- metrics/continual/<scenario>.md: a table of each strategy's class- and task-incremental
+  average accuracy, BWT, forgetting, bytes kept and images trained on;
+- plots/continual/<scenario>/average_accuracy.csv: the class-incremental average accuracy
+  over the tasks seen so far after each task, one line per strategy (`dvc plots show`), and
+  the same chart as average_accuracy.png;
+- plots/continual/<scenario>/accuracy_matrices.png: each strategy's R as a heatmap.
+"""
+
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from mnist_transfer.artifacts import atomic_path, write_text
+from mnist_transfer.errors import StageError, run_stage
+from mnist_transfer.inputs import read_json
+from stages.report import markdown
+
+
+def matrix(rows: dict) -> np.ndarray:
+    """R from its metrics form: {"after task i": {"task j": accuracy}}."""
+    return np.array([list(row.values()) for row in rows.values()])
+
+
+def average_after_each_task(r: np.ndarray) -> list[float]:
+    """The mean accuracy over the tasks seen so far, after each task."""
+    return [float(r[i, : i + 1].mean()) for i in range(len(r))]
+
+
+def table(results: dict[str, dict]) -> str:
+    rows = {}
+    for strategy, metrics in results.items():
+        cil, til = metrics["class_incremental"], metrics["task_incremental"]
+        rows[strategy] = {
+            "accuracy, class-incremental": f"{metrics['accuracy']:.4f}",
+            "average accuracy": f"{cil['average_accuracy']:.4f}",
+            "BWT": f"{cil['bwt']:+.4f}",
+            "forgetting": f"{cil['forgetting']:.4f}",
+            "task-incremental average accuracy": f"{til['average_accuracy']:.4f}",
+            "state kept (bytes)": f"{metrics['kept_bytes']:,}",
+            "images trained on": f"{metrics['images_trained']:,}",
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "strategy"
+    return markdown(frame)
+
+
+def save_png(figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", metadata={"Software": None})  # no version stamp: same bytes each run
+
+
+def main(_params: dict) -> None:
+    if len(sys.argv) != 2:
+        raise StageError("usage: python -m stages.continual_report <scenario>")
+    scenario = sys.argv[1]
+    folder = Path("metrics/continual") / scenario
+    results = {path.stem: read_json(path) for path in sorted(folder.glob("*.json"))}
+    if not results:
+        raise StageError(f"{folder}: no strategy metrics; run `dvc repro continual` first")
+    write_text(folder.with_suffix(".md"), table(results))
+    curves = pd.DataFrame(
+        [
+            {"task": i + 1, "strategy": strategy, "average accuracy": value}
+            for strategy, metrics in results.items()
+            for i, value in enumerate(average_after_each_task(matrix(metrics["class_incremental"]["R"])))
+        ]
+    )
+    plots = Path("plots/continual") / scenario
+    write_text(plots / "average_accuracy.csv", curves.to_csv(index=False))
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
+    for strategy, group in curves.groupby("strategy", sort=False):
+        axes.plot(group["task"], group["average accuracy"], marker="o", label=strategy)
+    axes.set_xticks(sorted(curves["task"].unique()))
+    axes.set(xlabel="tasks learnt", ylabel="average accuracy, tasks so far", ylim=(0, 1.02))
+    axes.set_title(f"{scenario}: class-incremental average accuracy after each task")
+    axes.legend(fontsize=8, loc="lower left")
+    figure.tight_layout()
+    save_png(figure, plots / "average_accuracy.png")
+    plt.close(figure)
+
+    count = len(results)
+    figure, grid = plt.subplots(1, count, figsize=(2.4 * count, 2.6), dpi=100, squeeze=False)
+    for axes, (strategy, metrics) in zip(grid[0], results.items(), strict=True):
+        r = matrix(metrics["class_incremental"]["R"])
+        axes.imshow(r, vmin=0, vmax=1, cmap="viridis")
+        for (i, j), value in np.ndenumerate(r):
+            axes.text(
+                j, i, f"{100 * value:.0f}", ha="center", va="center", fontsize=7, color="w" if value < 0.6 else "k"
+            )
+        axes.set_title(strategy, fontsize=9)
+        axes.set(xticks=range(len(r)), yticks=range(len(r)), xlabel="task tested", ylabel="after task")
+        axes.set_xticklabels(range(1, len(r) + 1), fontsize=7)
+        axes.set_yticklabels(range(1, len(r) + 1), fontsize=7)
+    figure.suptitle(f"{scenario}: R[i, j], class-incremental test accuracy (%)", fontsize=10)
+    figure.tight_layout()
+    save_png(figure, plots / "accuracy_matrices.png")
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    run_stage("continual_report", main)

@@ -1,0 +1,153 @@
+"""Continual learning on a sequence of tasks: the run, its accuracy matrices, and every strategy on toy digits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnist_transfer.data import Split
+from mnist_transfer.scenarios import make_tasks, restricted_prediction, run
+
+FIVE_TASKS = [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+
+
+def bar_digits(per_digit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Toy 'digits': digit d is a bright bar across rows 2d+4 and 2d+5, on noise. Any fair learner tells them apart."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(10), per_digit)
+    x = rng.integers(0, 60, (len(y), 28, 28)).astype(np.uint8)
+    for d in range(10):
+        x[y == d, 2 * d + 4 : 2 * d + 6, 4:24] = 250
+    order = rng.permutation(len(y))
+    return x[order], y[order]
+
+
+@pytest.fixture(scope="module")
+def toy_split() -> Split:
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = (bar_digits(n, s) for n, s in ((60, 0), (10, 1), (20, 2)))
+    return Split("0-9", x_train, y_train, x_val, y_val, x_test, y_test)
+
+
+class Oracle:
+    """Knows the digits of every task it has learnt (or, forgetful, of the last one only)."""
+
+    def __init__(self, forgetful: bool = False) -> None:
+        self.known: set[int] = set()
+        self.forgetful = forgetful
+        self.images_trained = 0
+
+    def learn(self, task, seen) -> None:
+        self.known = set(task.digits) if self.forgetful else self.known | set(task.digits)
+        self.images_trained += len(task.y_train)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        bars = x[:, 4:24:2, 4:24].mean(axis=2) + x[:, 5:25:2, 4:24].mean(axis=2)  # one column per digit
+        return np.where(np.isin(np.arange(10), list(self.known)), bars, -1.0)
+
+    def kept_bytes(self) -> int:
+        return 0
+
+
+def test_tasks_are_cut_from_the_split_by_digit(toy_split: Split) -> None:
+    tasks = make_tasks([[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]], toy_split)
+    assert [task.digits for task in tasks] == [(0, 1, 2, 3, 4, 5, 6), (7, 8, 9)]
+    assert sum(len(task.y_train) for task in tasks) == len(toy_split.y_train)
+    assert set(tasks[1].y_test) == {7, 8, 9} and set(tasks[0].y_val) <= set(range(7))
+
+
+def test_a_learner_that_keeps_everything_has_a_perfect_lower_triangle(toy_split: Split) -> None:
+    result = run(Oracle(), make_tasks(FIVE_TASKS, toy_split))
+    r = np.array([list(row.values()) for row in result["class_incremental"]["R"].values()])
+    np.testing.assert_array_equal(r, np.tril(np.ones((5, 5))))  # unseen tasks: 0
+    assert result["accuracy"] == result["class_incremental"]["average_accuracy"] == 1.0
+    assert result["class_incremental"]["bwt"] == result["class_incremental"]["forgetting"] == 0.0
+    assert result["images_trained"] == len(toy_split.y_train) and result["test_images"] == len(toy_split.y_test)
+
+
+def test_a_learner_that_forgets_scores_only_its_last_task(toy_split: Split) -> None:
+    result = run(Oracle(forgetful=True), make_tasks(FIVE_TASKS, toy_split))
+    cil = result["class_incremental"]
+    assert list(cil["R"]["after task 5"].values()) == [0.0, 0.0, 0.0, 0.0, 1.0]
+    assert cil["bwt"] == -1.0 and cil["forgetting"] == 1.0 and cil["average_accuracy"] == 0.2
+    assert result["per_class_accuracy"]["9"] == 1.0 and result["per_class_accuracy"]["0"] == 0.0
+
+
+def test_prediction_is_restricted_to_the_allowed_digits() -> None:
+    scores = np.array([[0.0, 5.0, 1.0, 9.0], [3.0, 0.0, 2.0, 9.0]])
+    assert restricted_prediction(np.pad(scores, ((0, 0), (0, 6))), (0, 2)).tolist() == [2, 0]
+
+
+SCENARIO = {"network": "mlp", "iterations": 40, "batch_size": 32, "learning_rate": 0.001}
+PARAMS = {
+    "finetune": {},
+    "joint": {},
+    "replay": {"per_class": 3, "max_images": 12},
+    "ewc": {"strength": 1e3, "fisher_samples": 16},
+    "lwf": {"temperature": 2.0},
+    "ppca": {"components": 3, "deskew": False},
+}
+
+
+@pytest.fixture(scope="module")
+def results(toy_split: Split) -> dict[str, dict]:
+    from mnist_transfer import strategies, training
+
+    out = {}
+    for name, params in PARAMS.items():
+        training.seed_everything(0)
+        out[name] = run(strategies.load(name, params, SCENARIO, seed=0), make_tasks(FIVE_TASKS, toy_split))
+    return out
+
+
+def test_fine_tuning_forgets_and_joint_training_does_not(results: dict) -> None:
+    assert results["finetune"]["class_incremental"]["forgetting"] > 0.5
+    assert results["joint"]["accuracy"] > 0.9
+    assert results["finetune"]["task_incremental"]["average_accuracy"] > results["finetune"]["accuracy"]
+
+
+def test_replay_keeps_a_balanced_buffer_within_its_limit(results: dict) -> None:
+    # 12 images at most: 3 per digit for 2 and 4 digits, 2 for 6, 1 for 8 and 10 digits
+    assert results["replay"]["kept_bytes"] == 10 * (28 * 28 + 1)
+    assert results["replay"]["accuracy"] > results["finetune"]["accuracy"]
+    # from task 2 on, every step replays min(batch 32, the buffer): 6, 12, 12, then 8 images
+    assert results["replay"]["images_trained"] == 5 * 40 * 32 + 40 * (6 + 12 + 12 + 8)
+
+
+def test_each_strategy_states_the_bytes_it_keeps(results: dict) -> None:
+    from mnist_transfer.models import build_mlp
+
+    weights = build_mlp().count_params()
+    assert results["finetune"]["kept_bytes"] == 0
+    assert results["lwf"]["kept_bytes"] == weights * 4  # the network before the task
+    assert results["ewc"]["kept_bytes"] == 5 * 2 * weights * 4  # a Fisher and the weights per task
+    assert results["joint"]["kept_bytes"] == 600 * (28 * 28 + 1)  # every training image
+    assert results["ppca"]["kept_bytes"] == 10 * (784 * 4 + 3 + 1) * 4
+
+
+def test_the_generative_classifier_changes_nothing_of_earlier_digits(toy_split: Split, results: dict) -> None:
+    from mnist_transfer.strategies import load
+
+    ppca = load("ppca", PARAMS["ppca"], SCENARIO, seed=0)
+    tasks = make_tasks(FIVE_TASKS, toy_split)
+    ppca.learn(tasks[0], (0, 1))
+    first = {digit: [np.copy(part) for part in ppca.models[digit]] for digit in (0, 1)}
+    for task in tasks[1:]:
+        ppca.learn(task, ())
+    for digit, parts in first.items():
+        for before, after in zip(parts, ppca.models[digit], strict=True):
+            np.testing.assert_array_equal(before, after)
+    assert results["ppca"]["accuracy"] > 0.95
+
+
+def test_deskew_straightens_a_slanted_stroke_and_keeps_an_upright_one() -> None:
+    from mnist_transfer.strategies.ppca import deskew
+
+    upright = np.zeros((28, 28))
+    upright[4:24, 13:15] = 1.0
+    slanted = np.zeros((28, 28))
+    for row in range(4, 24):
+        slanted[row, 8 + row // 2 : 10 + row // 2] = 1.0
+    straight, same = deskew(np.stack([slanted, upright]))
+    column_spread = lambda image: np.std(np.nonzero(image > 0.5)[1])  # noqa: E731
+    assert column_spread(straight) < 0.5 * column_spread(slanted)
+    assert abs(column_spread(same) - column_spread(upright)) < 0.6
