@@ -79,6 +79,15 @@ def test_the_seed_figures_the_readme_quotes_are_the_committed_ones() -> None:
         assert re.search(re.escape(label) + r"[^±]{0,80}?" + re.escape(quoted), readme, flags=re.S), (name, quoted)
 
 
+def test_the_split_mnist_figures_the_readme_quotes_are_the_committed_ones() -> None:
+    readme = committed("README.md")
+    for strategy in ("ppca", "replay", "joint"):
+        metrics = read_committed(f"continual/split_mnist/{strategy}")
+        quoted = f"{metrics['accuracy']:.4f}"
+        assert re.search(f"`{strategy}`" + r"[^`]{0,80}?" + re.escape(quoted), readme, flags=re.S), (strategy, quoted)
+    assert f"{read_committed('continual/split_mnist/ppca')['kept_bytes']:,} bytes" in readme
+
+
 def test_ci_installs_and_tests_as_the_quick_start_says() -> None:
     """.ci/run installs with the README's install command and runs its test command."""
     readme = (ROOT / "README.md").read_text()
