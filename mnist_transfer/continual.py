@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from mnist_transfer.quiet_tf import keras, tf
+from mnist_transfer.scenarios import FLOAT_BYTES, IMAGE_BYTES
 
 ops = keras.ops
 
@@ -219,8 +220,6 @@ KEPT = {
     "joint": "images",
     "gaussian": "gaussians",
 }
-IMAGE_BYTES = 28 * 28 + 1  # one uint8 image and its uint8 label
-FLOAT_BYTES = 4  # every kept number is stored as float32
 
 
 def kept_bytes(strategy: str, model: keras.Model, stored_images: int, covariance: str | None, features: int) -> int:

@@ -194,6 +194,12 @@ class ReplayStrategy(Group):
     max_images: Int(1)
 
 
+class HybridReplayStrategy(ReplayStrategy):
+    shift: Int(0, 13)
+    components: Int(1, 783)
+    drawn_per_stored: Int(1)
+
+
 class PpcaStrategy(Group):
     components: Int(1, 783)
     deskew: Annotated[bool, Field(strict=True), Expect("true or false")]
@@ -208,6 +214,7 @@ class Strategies(Group):
     replay: ReplayStrategy
     joint: NoParams
     ppca: PpcaStrategy
+    hybrid_replay: HybridReplayStrategy
 
 
 # Keras dtype policies for params `precision` (compute.py: which CPUs run each fast).

@@ -3,7 +3,8 @@
 A scenario (params `scenarios.<name>`) is a list of tasks, each a list of digits, plus
 the network and training budget its network strategies use. A strategy learns the tasks
 in order, seeing only the current task's training images (and what it chose to keep);
-after each task it is tested on every task's test images:
+after each task it is tested on every task's test images (and, after the last, on the
+held-out validation images of every task, which tuning reads):
 
 - class-incremental: one prediction among all digits seen so far, never told the task
   (R[i, j]: accuracy on task j after training task i; 0 for tasks not yet seen);
@@ -22,6 +23,9 @@ from mnist_transfer.data import Split
 from mnist_transfer.metrics import continual_metrics
 
 log = logging.getLogger(__name__)
+
+IMAGE_BYTES = 28 * 28 + 1  # one stored uint8 image and its uint8 label
+FLOAT_BYTES = 4  # every kept number is stored as float32
 
 
 @dataclass(frozen=True)
@@ -79,16 +83,17 @@ def run(strategy: Strategy, tasks: list[Task]) -> dict:
     for i, task in enumerate(tasks):
         seen = seen + task.digits
         strategy.learn(task, seen)
-        for j, tested in enumerate(tasks[: i + 1]):
-            scores = strategy.scores(tested.x_test)
-            class_il[i, j] = np.mean(restricted_prediction(scores, seen) == tested.y_test)
-            task_il[i, j] = np.mean(restricted_prediction(scores, tested.digits) == tested.y_test)
+        scores = [strategy.scores(tested.x_test) for tested in tasks[: i + 1]]
+        for j, (tested, tested_scores) in enumerate(zip(tasks[: i + 1], scores, strict=True)):
+            class_il[i, j] = np.mean(restricted_prediction(tested_scores, seen) == tested.y_test)
+            task_il[i, j] = np.mean(restricted_prediction(tested_scores, tested.digits) == tested.y_test)
         log.info("after task %d %s: class-incremental accuracy per task %s", i + 1, task.digits, class_il[i, : i + 1])
-    x_test = np.concatenate([task.x_test for task in tasks])
     y_test = np.concatenate([task.y_test for task in tasks])
-    predicted = restricted_prediction(strategy.scores(x_test), seen)
+    predicted = restricted_prediction(np.concatenate(scores), seen)  # the last task's scores: every task's images
+    x_val, y_val = np.concatenate([task.x_val for task in tasks]), np.concatenate([task.y_val for task in tasks])
     return {
         "accuracy": float(np.mean(predicted == y_test)),  # over every test image of the scenario's digits
+        "validation_accuracy": float(np.mean(restricted_prediction(strategy.scores(x_val), seen) == y_val)),
         "per_class_accuracy": {str(d): float(np.mean(predicted[y_test == d] == d)) for d in sorted(seen)},
         "class_incremental": {**continual_metrics(class_il), "R": _rows(class_il)},
         "task_incremental": {**continual_metrics(task_il), "R": _rows(task_il)},

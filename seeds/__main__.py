@@ -6,6 +6,12 @@ Run the pipeline once per seed on DVC's queue, then summarise:
     dvc queue start -j 2                        # -j: experiments side by side (one per 2 cores)
     python -m seeds --wait                      # -> metrics/seeds.json, metrics/seeds.md
 
+A continual-learning scenario has a study of its own, over its stages alone:
+
+    dvc exp run --queue -S 'seed=range(1,5)' continual_report@split_mnist
+    dvc queue start
+    python -m seeds split_mnist --wait          # -> metrics/seeds/split_mnist.json, .md
+
 Seed 0 is the default run: DVC's run-cache restores every one of its stages in seconds.
 This reads `dvc exp show --json`: the experiments of the current commit (or of `--rev`)
 whose params differ from it in `seed` alone (the newest one for each seed), and the commit itself for
@@ -13,6 +19,12 @@ its own seed. For each model and test set it gives the mean, standard deviation 
 minimum and maximum of the test accuracy and of the validation accuracy, and in how many
 runs the model lost a whole class (one of the digits it was trained to tell apart at 0
 test accuracy). metrics/seeds.md is the table the docs show.
+
+A scenario's study counts a run for a strategy only if that strategy's metrics file
+records the run's seed: an experiment of the scenario's stages alone still carries the
+commit's other metrics, and those are left out. It gives, per strategy, the spread of the
+class-incremental test and validation accuracy and of the task-incremental average
+accuracy, beside van de Ven et al.'s figures for the same method.
 """
 
 from __future__ import annotations
@@ -22,11 +34,13 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from mnist_transfer.artifacts import write_json, write_text
+from mnist_transfer.params import load_params
 from review import ReviewError, dvc
 from stages.report import STRATEGIES, markdown
 
@@ -63,6 +77,22 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
+# strategy -> (van de Ven et al.'s papers, their public code run here for seeds 1 and 2), class-incremental
+# Split MNIST in five tasks; for ppca, brain-inspired replay, the best of theirs that stores no image; for
+# hybrid_replay, iCaRL, the best of theirs that stores 100 images per digit.
+REFERENCE = {
+    "split_mnist": {
+        "finetune": ("19.9", "19.9, 19.8"),
+        "ewc": ("20.0", "20.0, 20.3"),
+        "lwf": ("24", "23.0, 20.5"),
+        "replay": ("about 89", "88.9, 88.8"),
+        "joint": ("97.6-97.9", "98.0, 98.4"),
+        "ppca": ("-", "brain-inspired replay: 95.6"),
+        "hybrid_replay": ("iCaRL: 94.6", "iCaRL: 92.2, 92.5"),
+    }
+}
+
+
 def summarise(runs: list[dict]) -> dict:
     """metrics/seeds.json: per row, the spread of test and validation accuracy and the lost-class count."""
     summary = {}
@@ -97,6 +127,58 @@ def table(summary: dict) -> str:
     return markdown(frame)
 
 
+def summarise_scenario(scenario: str, runs: list[dict], strategies: list[str]) -> dict:
+    """metrics/seeds/<scenario>.json: per strategy, the spread over the runs that ran it with their own seed."""
+    summary = {}
+    for strategy in strategies:
+        per_run = [
+            metrics
+            for run in runs
+            if (metrics := run["metrics"].get(f"continual/{scenario}/{strategy}")) and metrics["seed"] == run["seed"]
+        ]
+        if not per_run:  # a strategy the scenario's stages do not run
+            continue
+        summary[strategy] = {
+            "test_accuracy": spread([m["accuracy"] for m in per_run]),
+            "validation_accuracy": spread([m["validation_accuracy"] for m in per_run]),
+            "task_incremental_average_accuracy": spread([m["task_incremental"]["average_accuracy"] for m in per_run]),
+            "kept_bytes": max(m["kept_bytes"] for m in per_run),
+            "seeds": [m["seed"] for m in per_run],
+        }
+    return {"scenario": scenario, "results": summary}
+
+
+def scenario_table(summary: dict) -> str:
+    reference = REFERENCE.get(summary["scenario"], {})
+    rows = {}
+    for strategy, row in summary["results"].items():
+        test, validation = row["test_accuracy"], row["validation_accuracy"]
+        papers, their_code = reference.get(strategy, ("-", "-"))
+        rows[strategy] = [
+            f"{100 * test['mean']:.1f} ± {100 * test['std']:.1f}",
+            f"{100 * test['min']:.1f} - {100 * test['max']:.1f}",
+            f"{100 * validation['mean']:.1f} ± {100 * validation['std']:.1f}",
+            f"{100 * row['task_incremental_average_accuracy']['mean']:.1f}",
+            f"{row['kept_bytes']:,}",
+            ", ".join(str(seed) for seed in row["seeds"]),
+            papers,
+            their_code,
+        ]
+    columns = [
+        "class-incremental test accuracy (%), mean ± std",
+        "min - max",
+        "validation (%), mean ± std",
+        "task-incremental (%)",
+        "state kept (bytes)",
+        "seeds",
+        "reference, papers (%)",
+        "reference, their code here (%)",
+    ]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+    frame.index.name = summary["scenario"]
+    return markdown(frame)
+
+
 def _params(entry: dict) -> dict:
     return ((entry.get("data") or {}).get("params") or {}).get("params.yaml", {}).get("data", {})
 
@@ -111,13 +193,15 @@ def _metrics(entry: dict) -> dict:
     }
 
 
-def seed_runs(shown: list[dict]) -> list[dict]:
+def seed_runs(shown: list[dict], required: Callable[[dict], bool] | None = None) -> list[dict]:
     """From `dvc exp show --json`: one {"seed", "metrics"} per seed, in seed order.
 
     The finished experiments of the commit (its first entry after the workspace) whose
     params equal the commit's but for `seed`, newest first; then the commit itself. A
-    running experiment shows the commit's metrics until it ends: it is left out.
+    running experiment shows the commit's metrics until it ends: it is left out. A run
+    counts if `required(its metrics)` (default: it has every row's metrics).
     """
+    required = required or (lambda metrics: all(name in metrics for name, *_ in ROWS))
     baseline = next(entry for entry in shown if entry.get("rev") != "workspace")
     reference = {key: value for key, value in _params(baseline).items() if key != "seed"}
     candidates = [
@@ -134,7 +218,7 @@ def seed_runs(shown: list[dict]) -> list[dict]:
         if "seed" not in params or {k: v for k, v in params.items() if k != "seed"} != reference:
             continue
         metrics = _metrics(entry)
-        if all(name in metrics for name, *_ in ROWS):
+        if required(metrics):
             runs.setdefault(int(params["seed"]), {"seed": int(params["seed"]), "metrics": metrics})
     return [runs[seed] for seed in sorted(runs)]
 
@@ -147,23 +231,32 @@ def queue_busy() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seeds", description=__doc__.splitlines()[0])
+    parser.add_argument("scenario", nargs="?", help="a continual-learning scenario (params scenarios.<name>)")
     parser.add_argument("--wait", action="store_true", help="first wait until DVC's queue has run every experiment")
     parser.add_argument("--rev", default="HEAD", help="the commit whose experiments to summarise (default HEAD)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    prefix = f"continual/{args.scenario}/"
+    required = (lambda metrics: any(name.startswith(prefix) for name in metrics)) if args.scenario else None
+    queue = f"-S 'seed=range(1,5)' continual_report@{args.scenario}" if args.scenario else "-S 'seed=range(0,5)'"
     try:
         while args.wait and queue_busy():
             time.sleep(POLL)
-        runs = seed_runs(json.loads(dvc("exp", "show", "--json", "--rev", args.rev)))
+        runs = seed_runs(json.loads(dvc("exp", "show", "--json", "--rev", args.rev)), required)
         if not runs:
-            raise StudyError("no seed experiments of this commit; run `dvc exp run --queue -S 'seed=range(0,5)'` first")
+            raise StudyError(f"no seed experiments of this commit; run `dvc exp run --queue {queue}` first")
     except (StudyError, ReviewError) as err:  # ReviewError: a dvc call that failed or hung
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summary = summarise(runs)
-    write_json("metrics/seeds.json", summary)
-    write_text("metrics/seeds.md", table(summary))
-    log.info("wrote metrics/seeds.json and metrics/seeds.md from seeds %s", ", ".join(str(r["seed"]) for r in runs))
+    if args.scenario:
+        summary = summarise_scenario(args.scenario, runs, list(load_params()["strategies"]))
+        out, text = f"metrics/seeds/{args.scenario}", scenario_table(summary)
+    else:
+        summary, out = summarise(runs), "metrics/seeds"
+        text = table(summary)
+    write_json(f"{out}.json", summary)
+    write_text(f"{out}.md", text)
+    log.info("wrote %s.json and %s.md from seeds %s", out, out, ", ".join(str(r["seed"]) for r in runs))
     return 0
 
 

@@ -42,7 +42,8 @@ def main(all_params: dict) -> None:
         time.process_time() - cpu,
         time.perf_counter() - wall,
     )
-    write_json(f"metrics/continual/{scenario_name}/{strategy_name}.json", result)
+    # the seed it ran with, for the seed study (python -m seeds <scenario>)
+    write_json(f"metrics/continual/{scenario_name}/{strategy_name}.json", {**result, "seed": all_params["seed"]})
 
 
 if __name__ == "__main__":

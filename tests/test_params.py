@@ -212,6 +212,7 @@ NESTED_BAD = [
     (("strategies", "ppca", "deskew"), "yes", ["strategies.ppca.deskew = 'yes'", "true or false"]),
     (("strategies", "replay", "per_class"), 0, ["strategies.replay.per_class", "[1, "]),
     (("strategies", "lwf", "temprature"), 2.0, ["did you mean 'strategies.lwf.temperature'"]),
+    (("strategies", "hybrid_replay", "shift"), 14, ["strategies.hybrid_replay.shift = 14", "[0, 13]"]),
 ]
 
 

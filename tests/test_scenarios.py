@@ -85,6 +85,7 @@ PARAMS = {
     "ewc": {"strength": 1e3, "fisher_samples": 16},
     "lwf": {"temperature": 2.0},
     "ppca": {"components": 3, "deskew": False},
+    "hybrid_replay": {"per_class": 3, "max_images": 12, "shift": 2, "components": 3, "drawn_per_stored": 2},
 }
 
 
@@ -122,6 +123,42 @@ def test_each_strategy_states_the_bytes_it_keeps(results: dict) -> None:
     assert results["ewc"]["kept_bytes"] == 5 * 2 * weights * 4  # a Fisher and the weights per task
     assert results["joint"]["kept_bytes"] == 600 * (28 * 28 + 1)  # every training image
     assert results["ppca"]["kept_bytes"] == 10 * (784 * 4 + 3 + 1) * 4
+    assert results["hybrid_replay"]["kept_bytes"] == 10 * (28 * 28 + 1) + 10 * 784 * (1 + 3) * 4  # images, PPCAs
+
+
+def test_hybrid_replay_draws_twice_as_many_images_as_it_replays_stored_ones(results: dict) -> None:
+    stored = 40 * (6 + 12 + 12 + 8)  # as replay's (test_replay_keeps_a_balanced_buffer_within_its_limit)
+    assert results["hybrid_replay"]["images_trained"] == 5 * 40 * 32 + (1 + 2) * stored
+    assert results["hybrid_replay"]["accuracy"] > results["finetune"]["accuracy"]
+
+
+def test_drawn_images_are_pixels_of_earlier_digits(toy_split: Split) -> None:
+    from mnist_transfer.strategies import load
+
+    params = PARAMS["hybrid_replay"]
+    strategy = load("hybrid_replay", params, SCENARIO, seed=0)
+    first = make_tasks(FIVE_TASKS, toy_split)[0]
+    strategy.learn(first, first.digits)
+    x, y = strategy.replay_batch()
+    assert x.shape == ((1 + 2) * 6, 784) and x.dtype == np.float32
+    assert set(y.tolist()) <= {0, 1} and x.min() >= 0.0 and x.max() <= 1.0
+    drawn = x[6:]
+    assert not any(np.allclose(image, stored) for image in drawn for stored in strategy.x)  # none is a stored one
+
+
+def test_shift_moves_each_image_whole_and_zero_is_no_move() -> None:
+    from mnist_transfer.pixels import shift
+
+    image = np.zeros((28, 28), dtype="float32")
+    image[10:14, 12] = 1.0  # a short upright stroke, far from the edges
+    images = np.repeat(image.reshape(1, -1), 50, axis=0)
+    moved = shift(images, 2, np.random.default_rng(0)).reshape(-1, 28, 28)
+    assert (moved.sum(axis=(1, 2)) == 4).all()  # nothing falls off
+    for one in moved:
+        rows, cols = np.nonzero(one)
+        assert rows.min() - 10 in range(-2, 3) and set(cols - 12) <= set(range(-2, 3)) and len(set(cols)) == 1
+    assert len({one.tobytes() for one in moved}) > 10  # the moves differ from image to image
+    assert np.array_equal(shift(images, 0, np.random.default_rng(0)), images)
 
 
 def test_the_generative_classifier_changes_nothing_of_earlier_digits(toy_split: Split, results: dict) -> None:
@@ -140,7 +177,7 @@ def test_the_generative_classifier_changes_nothing_of_earlier_digits(toy_split: 
 
 
 def test_deskew_straightens_a_slanted_stroke_and_keeps_an_upright_one() -> None:
-    from mnist_transfer.strategies.ppca import deskew
+    from mnist_transfer.pixels import deskew
 
     upright = np.zeros((28, 28))
     upright[4:24, 13:15] = 1.0

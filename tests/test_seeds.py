@@ -91,3 +91,40 @@ def test_seed_runs_takes_the_commit_and_its_seed_experiments() -> None:
     assert runs[1]["metrics"]["full"]["accuracy"]["0-9"] == 0.8  # the newest of the two seed-1 runs
     assert runs[0]["metrics"]["full"]["accuracy"]["0-9"] == 0.9  # the commit's own run, seed 0
     assert "dvclive/base/metrics" not in runs[0]["metrics"]
+
+
+def continual_metrics(seed: int, accuracy: float) -> dict:
+    return {
+        "seed": seed,
+        "accuracy": accuracy,
+        "validation_accuracy": accuracy - 0.01,
+        "task_incremental": {"average_accuracy": 0.99},
+        "kept_bytes": 785000,
+    }
+
+
+def test_a_scenario_study_counts_only_the_metrics_its_run_made() -> None:
+    from seeds.__main__ import scenario_table, summarise_scenario
+
+    stale = continual_metrics(0, 0.5)  # an experiment of other stages carries the commit's file: seed 0
+    runs = [
+        {"seed": 0, "metrics": {"continual/five/replay": continual_metrics(0, 0.90)}},
+        {"seed": 1, "metrics": {"continual/five/replay": continual_metrics(1, 0.92)}},
+        {"seed": 2, "metrics": {"continual/five/replay": stale}},
+        {"seed": 3, "metrics": {"base": {}}},  # never ran the scenario
+    ]
+    summary = summarise_scenario("five", runs, ["finetune", "replay"])
+    assert list(summary["results"]) == ["replay"]  # finetune ran in no run
+    replay = summary["results"]["replay"]
+    assert replay["seeds"] == [0, 1]
+    assert replay["test_accuracy"] == pytest.approx({"mean": 0.91, "std": 0.01414, "min": 0.90, "max": 0.92}, abs=1e-5)
+    assert replay["validation_accuracy"]["mean"] == pytest.approx(0.90)
+    text = scenario_table(summary)
+    assert "| replay | 91.0 ± 1.4 | 90.0 - 92.0 | 90.0 ± 1.4 | 99.0 | 785,000 | 0, 1 | - | - |" in text
+
+
+def test_the_split_mnist_study_sets_each_strategy_beside_the_reference() -> None:
+    from seeds.__main__ import REFERENCE
+
+    strategies = yaml.safe_load((ROOT / "params.yaml").read_text())["strategies"]
+    assert set(REFERENCE["split_mnist"]) == set(strategies)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_transfer.quiet_tf import tf
-from mnist_transfer.scenarios import Task
+from mnist_transfer.scenarios import FLOAT_BYTES, Task
 from mnist_transfer.strategies.network import NetworkStrategy, digit_mask, masked_logits
-
-FLOAT_BYTES = 4
 
 
 class Strategy(NetworkStrategy):

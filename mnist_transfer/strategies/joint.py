@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_transfer.scenarios import Task
+from mnist_transfer.scenarios import IMAGE_BYTES, Task
 from mnist_transfer.strategies.network import NetworkStrategy
-
-IMAGE_BYTES = 28 * 28 + 1  # uint8 pixels and the label
 
 
 class Strategy(NetworkStrategy):

@@ -2,20 +2,17 @@
 
 At task t > 1 the loss is 1/t x cross-entropy on the labels plus (1 - 1/t) x the
 distillation of the previous network's softmax over the earlier digits into the new
-network's softmax over the same digits, at temperature T, scaled by T^2 (Hinton et al.;
-van de Ven et al.'s weighting). Distilling into the softmax over every digit seen so far,
-with probability 0 for the new ones, keeps the new digits from being learnt at all
-(docs/continual.md).
+network's softmax over every digit seen so far, at temperature T, scaled by T^2 (Hinton
+et al.). As in van de Ven et al.'s code, the target gives the new digits probability 0
+and the weighting is theirs.
 """
 
 from __future__ import annotations
 
 from mnist_transfer.models import build_network
 from mnist_transfer.quiet_tf import tf
-from mnist_transfer.scenarios import Task
+from mnist_transfer.scenarios import FLOAT_BYTES, Task
 from mnist_transfer.strategies.network import NetworkStrategy, digit_mask, masked_logits
-
-FLOAT_BYTES = 4
 
 
 class Strategy(NetworkStrategy):
@@ -35,7 +32,7 @@ class Strategy(NetworkStrategy):
             return None
         temperature = self.params["temperature"]
         target = tf.nn.softmax(masked_logits(self.previous(x, training=False), self.earlier) / temperature)
-        log_new = tf.nn.log_softmax(masked_logits(logits, self.earlier) / temperature)
+        log_new = tf.nn.log_softmax(masked_logits(logits, allowed) / temperature)
         distilled = -tf.reduce_sum(tf.where(self.earlier > 0, target * log_new, 0.0), axis=1)
         return tf.reduce_mean(distilled) * temperature**2
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_transfer import pixels
 from mnist_transfer.models import build_network
 from mnist_transfer.quiet_tf import keras, tf
 from mnist_transfer.scenarios import Task
@@ -45,6 +46,10 @@ class NetworkStrategy:
         self.tasks_seen = 0
 
     # -- hooks --
+    def pixels(self, images: np.ndarray) -> np.ndarray:
+        """The network's input for `images` (uint8, 28 x 28): flat pixels in [0, 1]."""
+        return pixels.flat(images)
+
     def training_images(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
         """The images this task trains on (joint: every task's so far)."""
         return task.x_train, task.y_train
@@ -71,7 +76,7 @@ class NetworkStrategy:
     def learn(self, task: Task, seen: tuple[int, ...]) -> None:
         self.tasks_seen += 1
         x, y = self.training_images(task)
-        x, y = x.reshape(len(x), -1).astype("float32") / 255.0, y.astype("int64")
+        x, y = self.pixels(x), y.astype("int64")
         allowed, new_weight = digit_mask(seen), 1.0 / self.tasks_seen
         step = tf.function(self._step)  # traced again per task: the hooks' state changes between tasks
         batch, order = self.scenario["batch_size"], np.empty(0, dtype=np.int64)
@@ -103,7 +108,7 @@ class NetworkStrategy:
         return loss
 
     def scores(self, x: np.ndarray) -> np.ndarray:
-        return self.network.predict(x.reshape(len(x), -1).astype("float32") / 255.0, batch_size=2048, verbose=0)
+        return self.network.predict(self.pixels(x), batch_size=2048, verbose=0)
 
     def kept_bytes(self) -> int:
         return 0

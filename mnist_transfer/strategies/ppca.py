@@ -14,39 +14,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_transfer.scenarios import Task
-
-FLOAT_BYTES = 4
-SIDE = 28
+from mnist_transfer.pixels import SIDE, deskew
+from mnist_transfer.scenarios import FLOAT_BYTES, Task
 
 
-def deskew(images: np.ndarray) -> np.ndarray:
-    """Each (28, 28) image sheared so that its pixel mass has no row-column covariance (bilinear sampling)."""
-    images = images.astype(np.float64)
-    rows, cols = np.mgrid[:SIDE, :SIDE].astype(np.float64)
-    mass = images.sum(axis=(1, 2)) + 1e-12
-    row_mean = (images * rows).sum(axis=(1, 2)) / mass
-    col_mean = (images * cols).sum(axis=(1, 2)) / mass
-    row_var = (images * (rows - row_mean[:, None, None]) ** 2).sum(axis=(1, 2)) / mass
-    covar = (images * (rows - row_mean[:, None, None]) * (cols - col_mean[:, None, None])).sum(axis=(1, 2)) / mass
-    skew = covar / np.maximum(row_var, 1e-12)
-    centre = SIDE / 2  # output pixel (r, c) reads the input at (r, c + skew (r - centre)), re-centred
-    source_rows = rows[None] + (row_mean[:, None, None] - centre)
-    source_cols = cols[None] + skew[:, None, None] * (rows[None] - centre) + (col_mean[:, None, None] - centre)
-    return _bilinear(images, source_rows, source_cols)
-
-
-def _bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    top, left = np.floor(rows).astype(int), np.floor(cols).astype(int)
-    out = np.zeros_like(images)
-    index = np.arange(len(images))[:, None, None]
-    for dr, row_weight in ((0, 1 - (rows - top)), (1, rows - top)):
-        for dc, col_weight in ((0, 1 - (cols - left)), (1, cols - left)):
-            r, c = top + dr, left + dc
-            inside = (r >= 0) & (r < SIDE) & (c >= 0) & (c < SIDE)
-            pixels = images[index, np.clip(r, 0, SIDE - 1), np.clip(c, 0, SIDE - 1)]
-            out += np.where(inside, pixels, 0.0) * row_weight * col_weight
-    return out
+def fit(own: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Maximum-likelihood PPCA of one digit's flat pixels: mean, top directions, their variances, noise σ²."""
+    mean = own.mean(axis=0)
+    variances, directions = np.linalg.eigh(np.cov(own - mean, rowvar=False, bias=True))
+    variances, directions = variances[::-1], directions[:, ::-1]
+    noise = float(variances[components:].mean())
+    return (
+        mean.astype("float32"),
+        directions[:, :components].astype("float32"),
+        np.maximum(variances[:components], noise).astype("float32"),
+        noise,
+    )
 
 
 class Strategy:
@@ -56,24 +39,13 @@ class Strategy:
         self.images_trained = 0
 
     def _pixels(self, x: np.ndarray) -> np.ndarray:
-        x = deskew(x / 255.0) if self.params["deskew"] else x / 255.0
+        x = deskew(x / 255.0) if self.params["deskew"] else x / 255.0  # float64: the covariances need it
         return x.reshape(len(x), -1)
 
     def learn(self, task: Task, seen: tuple[int, ...]) -> None:
         pixels = self._pixels(task.x_train)
-        k = self.params["components"]
         for digit in task.digits:
-            own = pixels[task.y_train == digit]
-            mean = own.mean(axis=0)
-            variances, directions = np.linalg.eigh(np.cov(own - mean, rowvar=False, bias=True))
-            variances, directions = variances[::-1], directions[:, ::-1]
-            noise = float(variances[k:].mean())
-            self.models[digit] = (
-                mean.astype("float32"),
-                directions[:, :k].astype("float32"),
-                np.maximum(variances[:k], noise).astype("float32"),
-                noise,
-            )
+            self.models[digit] = fit(pixels[task.y_train == digit], self.params["components"])
         self.images_trained += len(task.y_train)
 
     def scores(self, x: np.ndarray) -> np.ndarray:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_transfer.scenarios import Task
-from mnist_transfer.strategies.joint import IMAGE_BYTES
+from mnist_transfer.scenarios import IMAGE_BYTES, Task
 from mnist_transfer.strategies.network import NetworkStrategy
 
 
@@ -25,7 +24,7 @@ class Strategy(NetworkStrategy):
             own = task.x_train[task.y_train == digit]
             self.stored[digit] = own[np.sort(self.rng.choice(len(own), min(share, len(own)), replace=False))]
         self.stored = {digit: images[:share] for digit, images in self.stored.items()}
-        self.x = np.concatenate(list(self.stored.values())).reshape(-1, 28 * 28).astype("float32") / 255.0
+        self.x = self.pixels(np.concatenate(list(self.stored.values())))
         self.y = np.concatenate([np.full(len(images), d) for d, images in self.stored.items()]).astype("int64")
 
     def replay_batch(self) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,0 +1,55 @@
+"""The image transforms of the continual-learning strategies: flat pixels in [0, 1], deskewing, random shifts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIDE = 28
+
+
+def flat(images: np.ndarray) -> np.ndarray:
+    """(N, 784) float32 pixels in [0, 1] from (N, 28, 28) or (N, 784) images in [0, 255]."""
+    return images.reshape(len(images), -1).astype("float32") / 255.0
+
+
+def deskew(images: np.ndarray) -> np.ndarray:
+    """Each (28, 28) image sheared so that its pixel mass has no row-column covariance (bilinear sampling)."""
+    images = images.astype(np.float64)
+    rows, cols = np.mgrid[:SIDE, :SIDE].astype(np.float64)
+    mass = images.sum(axis=(1, 2)) + 1e-12
+    row_mean = (images * rows).sum(axis=(1, 2)) / mass
+    col_mean = (images * cols).sum(axis=(1, 2)) / mass
+    row_var = (images * (rows - row_mean[:, None, None]) ** 2).sum(axis=(1, 2)) / mass
+    covar = (images * (rows - row_mean[:, None, None]) * (cols - col_mean[:, None, None])).sum(axis=(1, 2)) / mass
+    skew = covar / np.maximum(row_var, 1e-12)
+    centre = SIDE / 2  # output pixel (r, c) reads the input at (r, c + skew (r - centre)), re-centred
+    source_rows = rows[None] + (row_mean[:, None, None] - centre)
+    source_cols = cols[None] + skew[:, None, None] * (rows[None] - centre) + (col_mean[:, None, None] - centre)
+    return _bilinear(images, source_rows, source_cols)
+
+
+def _bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Each image read at (rows, cols): the four neighbouring pixels weighted by nearness, zero outside."""
+    top, left = np.floor(rows).astype(np.intp), np.floor(cols).astype(np.intp)
+    row_frac, col_frac = rows - top, cols - left
+    flat = images.reshape(-1)  # one index per pixel into the flat array: much faster than three index arrays
+    first = (np.arange(len(images)) * SIDE * SIDE)[:, None, None]
+    out = np.zeros_like(images)
+    for dr, row_weight in ((0, 1 - row_frac), (1, row_frac)):
+        r = top + dr
+        row_inside = (r >= 0) & (r < SIDE)
+        row_start = first + np.clip(r, 0, SIDE - 1) * SIDE
+        for dc, col_weight in ((0, 1 - col_frac), (1, col_frac)):
+            c = left + dc
+            inside = row_inside & (c >= 0) & (c < SIDE)
+            out += np.where(inside, flat[row_start + np.clip(c, 0, SIDE - 1)], 0.0) * row_weight * col_weight
+    return out
+
+
+def shift(pixels: np.ndarray, most: int, rng: np.random.Generator) -> np.ndarray:
+    """Flat images each moved by a random whole number of pixels in [-most, most] down and across, zeros let in."""
+    padded = np.pad(pixels.reshape(-1, SIDE, SIDE), ((0, 0), (most, most), (most, most)))
+    down, across = rng.integers(-most, most + 1, size=(2, len(pixels)))
+    rows = np.arange(SIDE)[None, :, None] + (most - down)[:, None, None]
+    cols = np.arange(SIDE)[None, None, :] + (most - across)[:, None, None]
+    return padded[np.arange(len(pixels))[:, None, None], rows, cols].reshape(len(pixels), -1)
