@@ -79,13 +79,19 @@ def test_the_seed_figures_the_readme_quotes_are_the_committed_ones() -> None:
         assert re.search(re.escape(label) + r"[^±]{0,80}?" + re.escape(quoted), readme, flags=re.S), (name, quoted)
 
 
+def test_the_split_mnist_seeds_table_in_the_docs_is_the_committed_summary() -> None:
+    assert block(committed("docs/continual.md"), "seeds:split_mnist") == committed("metrics/seeds/split_mnist.md")
+
+
 def test_the_split_mnist_figures_the_readme_quotes_are_the_committed_ones() -> None:
     readme = committed("README.md")
-    for strategy in ("ppca", "replay", "joint"):
-        metrics = read_committed(f"continual/split_mnist/{strategy}")
-        quoted = f"{metrics['accuracy']:.4f}"
+    results = json.loads(committed("metrics/seeds/split_mnist.json"))["results"]
+    for strategy in ("hybrid_replay", "ppca", "replay", "joint"):
+        accuracy = results[strategy]["test_accuracy"]
+        quoted = f"{100 * accuracy['mean']:.1f} ± {100 * accuracy['std']:.1f}%"
         assert re.search(f"`{strategy}`" + r"[^`]{0,80}?" + re.escape(quoted), readme, flags=re.S), (strategy, quoted)
-    assert f"{read_committed('continual/split_mnist/ppca')['kept_bytes']:,} bytes" in readme
+    for strategy in ("hybrid_replay", "ppca"):
+        assert f"{read_committed(f'continual/split_mnist/{strategy}')['kept_bytes']:,} bytes" in readme
 
 
 def test_ci_installs_and_tests_as_the_quick_start_says() -> None:
