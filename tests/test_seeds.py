@@ -128,3 +128,13 @@ def test_the_split_mnist_study_sets_each_strategy_beside_the_reference() -> None
 
     strategies = yaml.safe_load((ROOT / "params.yaml").read_text())["strategies"]
     assert set(REFERENCE["split_mnist"]) == set(strategies)
+
+
+def test_a_scenario_study_takes_the_seed_experiments_of_the_scenarios_stages() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    scenario_run = {"seed": 1, "metrics": {"continual/five/replay": continual_metrics(1, 0.92)}}
+    shown = shown_experiments({"seed-1": ({**params, "seed": 1}, scenario_run, "2026-12-01T11:00:00")})
+    shown[1]["data"]["metrics"]["metrics/continual/five/replay.json"] = {"data": continual_metrics(0, 0.90)}
+    runs = seed_runs(shown, lambda metrics: any(name.startswith("continual/five/") for name in metrics))
+    assert [run["seed"] for run in runs] == [0, 1]  # the commit and its experiment of the scenario's stages
+    assert [run["seed"] for run in seed_runs(shown)] == [0]  # the full study: only the commit has every row
