@@ -49,14 +49,17 @@ def _conv_trunk_000(x: keras.KerasTensor) -> keras.KerasTensor:
     return layers.Flatten(name="flatten_1")(x)
 
 
+def _dense_head_000(x: keras.KerasTensor, activation: str | None) -> keras.KerasTensor:
+    """Notebook 000's sequential classifier: dense 128 relu, dropout 0.5, dense 10 (`activation`: softmax or logits)."""
+    x = layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="dense_1")(x)
+    x = layers.Dropout(0.5, name="dropout_1")(x)
+    return layers.Dense(10, activation=activation, kernel_initializer="he_normal", name="dense_2", dtype="float32")(x)
+
+
 def build_base_cnn(input_divisor: float = 255.0) -> keras.Model:
     """Notebook 000, sequential approach: conv trunk, dense 128, dropout 0.5, softmax over 10."""
     inputs, x = _input(input_divisor)
-    x = _conv_trunk_000(x)
-    x = layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="dense_1")(x)
-    x = layers.Dropout(0.5, name="dropout_1")(x)
-    outputs = layers.Dense(10, activation="softmax", kernel_initializer="he_normal", name="dense_2", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name="base_cnn")
+    return keras.Model(inputs, _dense_head_000(_conv_trunk_000(x), "softmax"), name="base_cnn")
 
 
 def add_dense_l2(model: keras.Model, l2: float) -> None:
@@ -132,8 +135,15 @@ def build_mlp() -> keras.Model:
     return keras.Model(inputs, layers.Dense(10, dtype="float32", name="logits")(x), name="mlp")
 
 
+def build_cnn() -> keras.Model:
+    """Notebook 000's sequential CNN (build_base_cnn) as a scenario's network: flat pixels in [0, 1] in, logits out."""
+    inputs = keras.Input((28 * 28,), name="pixels")
+    x = _conv_trunk_000(layers.Reshape(INPUT_SHAPE, name="image")(inputs))
+    return keras.Model(inputs, _dense_head_000(x, None), name="cnn")
+
+
 # The networks a scenario can name (params scenarios.<name>.network).
-NETWORKS = {"mlp": build_mlp}
+NETWORKS = {"mlp": build_mlp, "cnn": build_cnn}
 
 
 def build_network(name: str) -> keras.Model:

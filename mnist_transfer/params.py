@@ -170,7 +170,7 @@ class Scenario(Group):
         AfterValidator(_tasks_apart),
         Expect("a list of two or more tasks, each a list of digits 0-9, no digit in two tasks"),
     ]
-    network: Choice("mlp")
+    network: Choice("mlp", "cnn")
     iterations: Int(1)  # per task
     batch_size: Int(1)
     learning_rate: Float("a finite number > 0", gt=0.0)  # Adam's

@@ -75,6 +75,17 @@ def restricted_prediction(scores: np.ndarray, digits: tuple[int, ...]) -> np.nda
     return allowed[np.argmax(scores[:, allowed], axis=1)]
 
 
+def score_tasks(strategy: Strategy, tested: list[Task], seen: tuple[int, ...]) -> tuple[list, list, np.ndarray]:
+    """Per tested task its class- and task-incremental accuracy; the predicted digit of every test image."""
+    class_il, task_il, predicted = [], [], []
+    for task in tested:
+        scores = strategy.scores(task.x_test)
+        predicted.append(restricted_prediction(scores, seen))
+        class_il.append(np.mean(predicted[-1] == task.y_test))
+        task_il.append(np.mean(restricted_prediction(scores, task.digits) == task.y_test))
+    return class_il, task_il, np.concatenate(predicted)
+
+
 def run(strategy: Strategy, tasks: list[Task]) -> dict:
     """Train `strategy` through `tasks` in order; its metrics (see the module docstring and continual_metrics)."""
     count = len(tasks)
@@ -83,13 +94,9 @@ def run(strategy: Strategy, tasks: list[Task]) -> dict:
     for i, task in enumerate(tasks):
         seen = seen + task.digits
         strategy.learn(task, seen)
-        scores = [strategy.scores(tested.x_test) for tested in tasks[: i + 1]]
-        for j, (tested, tested_scores) in enumerate(zip(tasks[: i + 1], scores, strict=True)):
-            class_il[i, j] = np.mean(restricted_prediction(tested_scores, seen) == tested.y_test)
-            task_il[i, j] = np.mean(restricted_prediction(tested_scores, tested.digits) == tested.y_test)
+        class_il[i, : i + 1], task_il[i, : i + 1], predicted = score_tasks(strategy, tasks[: i + 1], seen)
         log.info("after task %d %s: class-incremental accuracy per task %s", i + 1, task.digits, class_il[i, : i + 1])
-    y_test = np.concatenate([task.y_test for task in tasks])
-    predicted = restricted_prediction(np.concatenate(scores), seen)  # the last task's scores: every task's images
+    y_test = np.concatenate([task.y_test for task in tasks])  # `predicted`: after the last task, of every task
     x_val, y_val = np.concatenate([task.x_val for task in tasks]), np.concatenate([task.y_val for task in tasks])
     return {
         "accuracy": float(np.mean(predicted == y_test)),  # over every test image of the scenario's digits

@@ -146,3 +146,22 @@ def test_load_model_refuses_corrupt_file(tmp_path) -> None:
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
     with pytest.raises(DataError, match=r"damaged, not a readable \.keras file"):
         load_model(tmp_path / "broken.keras")
+
+
+def test_the_scenario_cnn_is_the_base_cnn_on_flat_pixels_with_logits_out() -> None:
+    from mnist_transfer.models import build_cnn
+
+    cnn = build_cnn()
+    assert [(layer.name, layer.count_params()) for layer in cnn.layers[2:]] == BASE_000
+    assert cnn.input_shape == (None, 28 * 28)
+    logits = cnn(np.random.default_rng(0).random((3, 28 * 28), dtype="float32"), training=False)
+    assert np.asarray(logits).min() < 0  # not probabilities: the continual loss holds the softmax
+
+
+def test_params_accept_exactly_the_networks_a_scenario_can_build() -> None:
+    from typing import get_args
+
+    from mnist_transfer.models import NETWORKS
+    from mnist_transfer.params import Scenario
+
+    assert set(get_args(Scenario.model_fields["network"].annotation)) == set(NETWORKS)

@@ -202,7 +202,7 @@ NESTED_BAD = [
     (("scenarios", "split_mnist", "tasks"), [[0, 10], [2]], ["scenarios.split_mnist.tasks", "digits 0-9"]),
     (("scenarios", "split_mnist", "tasks"), [[0, 1, 2]], ["scenarios.split_mnist.tasks", "two or more tasks"]),
     (("scenarios", "split_mnist", "tasks"), [[0, 1], []], ["scenarios.split_mnist.tasks", "each a list of digits"]),
-    (("scenarios", "split_mnist", "network"), "cnn", ["scenarios.split_mnist.network = 'cnn'", "one of mlp"]),
+    (("scenarios", "split_mnist", "network"), "vgg", ["scenarios.split_mnist.network = 'vgg'", "one of mlp, cnn"]),
     (("scenarios", "split_mnist", "iterations"), 0, ["scenarios.split_mnist.iterations", "[1, 2147483647]"]),
     (
         ("scenarios", "split_mnist", "itrations"),

@@ -46,17 +46,24 @@ def test_the_results_tables_in_the_docs_are_the_report_of_the_committed_metrics(
     assert block(committed("docs/results.md"), "report") == tables(read_committed)
 
 
-def test_the_split_mnist_table_in_the_docs_is_the_report_of_the_committed_metrics() -> None:
+def scenario_names() -> list[str]:
+    import yaml
+
+    return list(yaml.safe_load((ROOT / "params.yaml").read_text())["scenarios"])
+
+
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_each_scenario_table_in_the_docs_is_the_report_of_the_committed_metrics(scenario: str) -> None:
     from stages.continual_report import table
 
-    folder = "metrics/continual/split_mnist"
+    folder = f"metrics/continual/{scenario}"
     listed = subprocess.run(
         ["git", "ls-tree", "--name-only", f"HEAD:{folder}"], cwd=ROOT, capture_output=True, text=True
     )
     names = sorted(name.removesuffix(".json") for name in listed.stdout.split() if name.endswith(".json"))
     assert names, f"no committed {folder}/*.json"
-    expected = table({name: read_committed(f"continual/split_mnist/{name}") for name in names})
-    assert block(committed("docs/continual.md"), "continual:split_mnist") == expected
+    expected = table({name: read_committed(f"continual/{scenario}/{name}") for name in names})
+    assert block(committed("docs/continual.md"), f"continual:{scenario}") == expected
 
 
 def test_the_readme_graph_is_dvc_dag() -> None:
@@ -79,8 +86,9 @@ def test_the_seed_figures_the_readme_quotes_are_the_committed_ones() -> None:
         assert re.search(re.escape(label) + r"[^±]{0,80}?" + re.escape(quoted), readme, flags=re.S), (name, quoted)
 
 
-def test_the_split_mnist_seeds_table_in_the_docs_is_the_committed_summary() -> None:
-    assert block(committed("docs/continual.md"), "seeds:split_mnist") == committed("metrics/seeds/split_mnist.md")
+@pytest.mark.parametrize("scenario", scenario_names())
+def test_each_scenario_seeds_table_in_the_docs_is_the_committed_summary(scenario: str) -> None:
+    assert block(committed("docs/continual.md"), f"seeds:{scenario}") == committed(f"metrics/seeds/{scenario}.md")
 
 
 def test_the_split_mnist_figures_the_readme_quotes_are_the_committed_ones() -> None:

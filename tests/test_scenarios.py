@@ -188,3 +188,19 @@ def test_deskew_straightens_a_slanted_stroke_and_keeps_an_upright_one() -> None:
     column_spread = lambda image: np.std(np.nonzero(image > 0.5)[1])  # noqa: E731
     assert column_spread(straight) < 0.5 * column_spread(slanted)
     assert abs(column_spread(same) - column_spread(upright)) < 0.6
+
+
+def test_once_converts_each_array_once_and_tells_equal_arrays_apart() -> None:
+    from mnist_transfer.pixels import Once
+
+    calls = []
+
+    def double(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        return images * 2
+
+    once = Once(double)
+    images = np.arange(6).reshape(2, 3)
+    first, again = once(images), once(images)
+    assert again is first and calls == [2]
+    assert np.array_equal(once(images.copy()), first) and calls == [2, 2]  # another array: converted anew

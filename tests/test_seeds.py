@@ -120,7 +120,17 @@ def test_a_scenario_study_counts_only_the_metrics_its_run_made() -> None:
     assert replay["test_accuracy"] == pytest.approx({"mean": 0.91, "std": 0.01414, "min": 0.90, "max": 0.92}, abs=1e-5)
     assert replay["validation_accuracy"]["mean"] == pytest.approx(0.90)
     text = scenario_table(summary)
-    assert "| replay | 91.0 ± 1.4 | 90.0 - 92.0 | 90.0 ± 1.4 | 99.0 | 785,000 | 0, 1 | - | - |" in text
+    assert "| replay | 91.0 ± 1.4 | 90.0 - 92.0 | 90.0 ± 1.4 | 99.0 | 785,000 | 0, 1 |\n" in text
+    assert "reference" not in text  # no published figures for this scenario: no reference columns
+
+
+def test_a_scenario_with_published_figures_shows_them_beside_each_strategy() -> None:
+    from seeds.__main__ import scenario_table, summarise_scenario
+
+    runs = [{"seed": 0, "metrics": {"continual/split_mnist/replay": continual_metrics(0, 0.90)}}]
+    text = scenario_table(summarise_scenario("split_mnist", runs, ["replay"]))
+    assert "reference, papers (%) |" in text
+    assert "| replay | 90.0 ± 0.0 | 90.0 - 90.0 | 89.0 ± 0.0 | 99.0 | 785,000 | 0 | about 89 | 88.9, 88.8 |" in text
 
 
 def test_the_split_mnist_study_sets_each_strategy_beside_the_reference() -> None:

@@ -24,24 +24,16 @@ from mnist_transfer.scenarios import FLOAT_BYTES, Task
 from mnist_transfer.strategies import ppca, replay
 
 
-def deskewed(images: np.ndarray) -> np.ndarray:
-    """Flat deskewed pixels in [0, 1], float64, of uint8 (N, 28, 28) images."""
-    return pixels.deskew(images / 255.0).reshape(len(images), -1)
-
-
 class Strategy(replay.Strategy):
     def __init__(self, params: dict, scenario: dict, seed: int) -> None:
         super().__init__(params, scenario, seed)
         self.generators: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # digit -> mean (784,), loadings (k, 784)
-        self.deskewed: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id(images) -> images, their pixels
+        self.digits = np.empty(0, dtype=np.int64)  # the digits drawn from, sorted
+        self._deskewed = pixels.Once(lambda images: pixels.deskewed_flat(images).astype("float32"))
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
-        """Flat deskewed pixels, each array deskewed once: a run scores the same test images after every task."""
-        images_seen, pixels_of = self.deskewed.get(id(images), (None, None))
-        if images_seen is not images:
-            pixels_of = deskewed(images).astype("float32")
-            self.deskewed[id(images)] = (images, pixels_of)
-        return pixels_of
+        """Flat deskewed pixels in [0, 1], each array deskewed once."""
+        return self._deskewed(images)
 
     def after_task(self, task: Task, seen: tuple[int, ...]) -> None:
         super().after_task(task, seen)
@@ -49,16 +41,16 @@ class Strategy(replay.Strategy):
         for digit in task.digits:
             mean, directions, variances, noise = ppca.fit(own[task.y_train == digit], self.params["components"])
             self.generators[digit] = (mean, (directions * np.sqrt(np.maximum(variances - noise, 0.0))).T.copy())
+        self.digits = np.array(sorted(self.generators))
 
     def replay_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
         stored = super().replay_batch()
         if stored is None:
             return None
         x, y = stored
-        digits = np.array(sorted(self.generators))
-        drawn_labels = digits[self.rng.integers(len(digits), size=len(y) * self.params["drawn_per_stored"])]
+        drawn_labels = self.digits[self.rng.integers(len(self.digits), size=len(y) * self.params["drawn_per_stored"])]
         drawn = np.empty((len(drawn_labels), x.shape[1]), dtype=x.dtype)
-        for digit in digits:  # one small product per digit: a large one costs more in BLAS threads than it saves
+        for digit in self.digits:  # one small product per digit: a large one costs more in BLAS threads than it saves
             chosen = drawn_labels == digit
             mean, loadings = self.generators[digit]
             coordinates = self.rng.standard_normal((int(chosen.sum()), len(loadings)), dtype="float32")

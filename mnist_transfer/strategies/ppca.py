@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_transfer.pixels import SIDE, deskew
+from mnist_transfer.pixels import SIDE, Once, deskewed_flat
 from mnist_transfer.scenarios import FLOAT_BYTES, Task
 
 
@@ -37,13 +37,11 @@ class Strategy:
         self.params = params
         self.models: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, float]] = {}
         self.images_trained = 0
-
-    def _pixels(self, x: np.ndarray) -> np.ndarray:
-        x = deskew(x / 255.0) if self.params["deskew"] else x / 255.0  # float64: the covariances need it
-        return x.reshape(len(x), -1)
+        # float64, as the covariances need; each scored array converted once
+        self._pixels = Once(deskewed_flat if params["deskew"] else lambda x: x.reshape(len(x), -1) / 255.0)
 
     def learn(self, task: Task, seen: tuple[int, ...]) -> None:
-        pixels = self._pixels(task.x_train)
+        pixels = self._pixels.convert(task.x_train)  # read once: not kept
         for digit in task.digits:
             self.models[digit] = fit(pixels[task.y_train == digit], self.params["components"])
         self.images_trained += len(task.y_train)
