@@ -7,7 +7,10 @@ choices between settings are made on those, never on the test set.
 Usage: python -m stages.evaluate <model> [--incremental --start <model>]   (models/<model>.keras)
 Digit models (ten-way, the five-way 0-4 models, and the two-head branching model, whose
 prediction is the argmax over both heads) are scored on 0-4, 5-9 and 0-9; 0-vs-1 models
-on 0-1. Writes plots/confusion/<model>.csv (actual, predicted) for `dvc plots show`.
+on 0-1. The branching model also gets exact_argmax_accuracy (and its validation twin):
+the same argmax over the heads' log-probabilities, which float32 does not round to 1.0
+(head_log_probabilities), and both_heads_at_1, the test images on which it does so in
+both heads. Writes plots/confusion/<model>.csv (actual, predicted) for `dvc plots show`.
 
 With --incremental the model is a strategy for learning 5-9 after the 0-4 model <start>:
 it writes metrics/incremental/<model>.json instead, adding the continual-learning
@@ -15,13 +18,44 @@ figures (average accuracy, BWT, forgetting) against the start model's accuracies
 metrics/<start>.json, and the bytes of 0-4 state the strategy kept (continual.kept_bytes).
 """
 
+from __future__ import annotations
+
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from mnist_transfer.errors import DataError, StageError, run_stage
 from mnist_transfer.inputs import read_json
 
+if TYPE_CHECKING:
+    import numpy as np
+    from keras import Model
+
 log = logging.getLogger("stages.evaluate")
+
+
+def head_log_probabilities(model: Model, x: np.ndarray) -> np.ndarray:
+    """(N, 10) float64 log-probabilities of the branching model's two heads, from each head's logits.
+
+    A confident head's top probability rounds to exactly 1.0 in float32; when both heads
+    do, the argmax over their probabilities takes the 0-4 head's digit, the first column.
+    Log-probabilities from the logits (the softmax layer's input times its kernel, plus its
+    bias) keep the two heads apart.
+    """
+    import numpy as np
+
+    from mnist_transfer import training
+    from mnist_transfer.quiet_tf import keras
+
+    heads = [model.get_layer(f"branch_{branch}_dense_3") for branch in (1, 2)]
+    features = keras.Model(model.input, [head.input for head in heads])
+    parts = []
+    for head, h in zip(heads, features.predict(training.images(x), batch_size=1024, verbose=0), strict=True):
+        kernel, bias = (weights.astype(np.float64) for weights in head.get_weights())
+        logits = h.astype(np.float64) @ kernel + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        parts.append(logits - np.log(np.exp(logits).sum(axis=1, keepdims=True)))
+    return np.concatenate(parts, axis=1)
 
 
 def main(params: dict) -> None:
@@ -72,6 +106,11 @@ def main(params: dict) -> None:
         del result["loss"]  # not comparable with one-softmax models (mnist_transfer/metrics.py)
         result["head_accuracy"] = head_accuracy(outputs, digits.y_test)
         result["dual_label_accuracy"] = dual_label_accuracy(outputs, digits.y_test)
+        # the same argmax over both heads, on log-probabilities (head_log_probabilities)
+        for part, key in (("test", "exact_argmax_accuracy"), ("val", "exact_argmax_validation_accuracy")):
+            predicted = head_log_probabilities(model, getattr(digits, f"x_{part}")).argmax(axis=1)
+            result[key] = digit_metrics(np.eye(10)[predicted], getattr(digits, f"y_{part}"), test_sets)["accuracy"]
+        result["both_heads_at_1"] = int(np.sum((outputs[0].max(axis=1) == 1.0) & (outputs[1].max(axis=1) == 1.0)))
     elif name == "branch_base":  # notebook 000 read its 0-4 head on 5-9 images as digit - 5
         result["head_accuracy"] = head_accuracy([outputs, outputs], digits.y_test)
     if start is not None:

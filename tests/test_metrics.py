@@ -102,3 +102,21 @@ def test_continual_metrics_on_hand_made_matrix() -> None:
 def test_continual_metrics_two_tasks() -> None:
     result = continual_metrics(np.array([[0.998, 0.0], [0.84, 0.72]]))
     assert result == pytest.approx({"average_accuracy": 0.78, "bwt": -0.158, "forgetting": 0.158})
+
+
+def test_two_saturated_heads_tie_in_float32_and_their_log_probabilities_do_not() -> None:
+    """Both heads sure: float32 probabilities give the 0-4 head's digit, log-probabilities the surer head's."""
+    from mnist_transfer import training
+    from mnist_transfer.models import build_branch_cnn, grow_branch
+    from stages.evaluate import head_log_probabilities
+
+    model = grow_branch(build_branch_cnn())
+    for branch, bias in ((1, [30.0, 0, 0, 0, 0]), (2, [0, 0, 40.0, 0, 0])):  # head 2 the surer, of digit 7
+        head = model.get_layer(f"branch_{branch}_dense_3")
+        kernel = np.zeros(head.get_weights()[0].shape, dtype="float32")
+        head.set_weights([kernel, np.array(bias, dtype="float32")])
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    first, second = model.predict(training.images(images), verbose=0)
+    assert (first.max(axis=1) == 1.0).all() and (second.max(axis=1) == 1.0).all()  # both round to exactly 1
+    assert (np.concatenate([first, second], axis=1).argmax(axis=1) == 0).all()  # the tie goes to the first head
+    assert (head_log_probabilities(model, images).argmax(axis=1) == 7).all()
