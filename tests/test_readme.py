@@ -102,6 +102,17 @@ def test_the_split_mnist_figures_the_readme_quotes_are_the_committed_ones() -> N
         assert f"{read_committed(f'continual/split_mnist/{strategy}')['kept_bytes']:,} bytes" in readme
 
 
+def test_the_notebook_scenario_and_two_head_figures_the_readme_quotes_are_the_committed_ones() -> None:
+    readme = committed("README.md")
+    sentence = readme[readme.index("scenario `notebook`") :].split("(docs/continual.md)")[0]
+    results = json.loads(committed("metrics/seeds/notebook.json"))["results"]
+    for strategy in ("hybrid_replay", "ppca"):
+        accuracy = results[strategy]["test_accuracy"]
+        assert f"`{strategy}` scores {100 * accuracy['mean']:.1f} ± {100 * accuracy['std']:.1f}%" in sentence
+    exact = read_committed("branch")["exact_argmax_accuracy"]["0-9"]
+    assert f"its two heads score {exact:.4f} at seed 0" in readme
+
+
 def test_ci_installs_and_tests_as_the_quick_start_says() -> None:
     """.ci/run installs with the README's install command and runs its test command."""
     readme = (ROOT / "README.md").read_text()
