@@ -2,7 +2,7 @@
 
 Every file a stage produces goes through here, so an interrupted stage never leaves a
 half-written output for DVC to cache, and the same content always gives the same bytes
-(so `dvc.lock` hashes repeat across runs). Inside `outputs_together()` (errors.run_stage
+(so `dvc.lock` hashes repeat across runs). Inside `outputs_together()` (stage.run_stage
 opens it around every stage) each finished file waits as a temporary file beside its
 place, and all of them are renamed into place only when the stage has succeeded: a
 failure at any point leaves every previous output as it was.
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from mnist_transfer.errors import FILE_FAULTS, file_fault
 
 if TYPE_CHECKING:
     import keras
@@ -50,8 +52,6 @@ def outputs_together() -> Iterator[None]:
 @contextlib.contextmanager
 def _write_faults_are_one_line(path: Path | str) -> Iterator[None]:
     """A full disk, read-only file system or denied permission while writing `path`: one line naming it."""
-    from mnist_transfer.errors import FILE_FAULTS, file_fault
-
     try:
         yield
     except OSError as err:

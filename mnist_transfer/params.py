@@ -1,6 +1,6 @@
 """params.yaml: its schema (pydantic models, one per params group), read and validated in one place.
 
-errors.run_stage calls `load_params()` first thing, before any data is loaded,
+stage.run_stage calls `load_params()` first thing, before any data is loaded,
 TensorFlow is imported or any file is created, and hands the result to the stage: a typo
 or a wrong value stops the stage with one line that names the key, the bad value and what
 is allowed.

@@ -1,6 +1,6 @@
 """Stage base: notebook 000's CNN trained on digits 0-4 -> models/base.keras."""
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

@@ -5,7 +5,7 @@ on the 0-4 head (as the notebook does) moves only the new head: we train that he
 alone. Prediction over 0-9 is the argmax over both heads. -> models/branch.keras
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

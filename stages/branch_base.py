@@ -3,7 +3,7 @@
 -> models/branch_base.keras
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

@@ -10,7 +10,8 @@ import logging
 import sys
 import time
 
-from mnist_transfer.errors import StageError, run_stage
+from mnist_transfer.errors import StageError
+from mnist_transfer.stage import run_stage
 
 log = logging.getLogger("stages.continual")
 

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from mnist_transfer.artifacts import atomic_path, write_text
-from mnist_transfer.errors import StageError, run_stage
+from mnist_transfer.errors import StageError
 from mnist_transfer.inputs import read_json
+from mnist_transfer.stage import run_stage
 from stages.report import markdown
 
 

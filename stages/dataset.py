@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mnist_transfer.artifacts import save_npz
 from mnist_transfer.data import MIRROR_ENV, RAW_PATH, content_sha256, download, read_npz, validate_mnist
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 log = logging.getLogger("stages.dataset")
 

@@ -24,8 +24,9 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from mnist_transfer.errors import DataError, StageError, run_stage
+from mnist_transfer.errors import DataError, StageError
 from mnist_transfer.inputs import read_json
+from mnist_transfer.stage import run_stage
 
 if TYPE_CHECKING:
     import numpy as np

@@ -5,7 +5,8 @@ that holds each weight near its base value in proportion to its Fisher informati
 0-4 (models/fisher.npz). No 0-4 image is stored.
 """
 
-from mnist_transfer.errors import DataError, run_stage
+from mnist_transfer.errors import DataError
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

@@ -3,7 +3,7 @@
 The lower bound of the continual-learning comparison: nothing protects 0-4.
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def train_from_base(all_params: dict, name: str, training_set: str) -> None:

@@ -4,7 +4,7 @@ Computed once after the base, over `ewc.fisher_samples` training images drawn
 class-balanced from 0-4; the `ewc` stage reads it. Stores no images.
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

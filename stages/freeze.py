@@ -5,7 +5,7 @@ pool, flatten) keep the base's weights; the dense layers get an L2 penalty (appl
 real, unlike the notebook) and slow SGD on digits 5-9. -> models/freeze.keras
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

@@ -4,7 +4,7 @@ Notebook defaults: MSE loss, plain SGD (lr 0.01), batch 100, 10 epochs, unscaled
 0-255 inputs (input_divisor 1).
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

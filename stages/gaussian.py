@@ -12,7 +12,7 @@ the 5-digit classifier after task 1 (the strategy's own starting point for BWT a
 forgetting); models/gaussian.keras the 10-digit one after task 2. Stores no 0-4 image.
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 # The layer whose output is the feature vector, for each model trained on 0-4.
 FEATURE_LAYER = {"branch_base": "branch_1_dense_1", "base": "dense_1"}

@@ -3,7 +3,7 @@
 The upper bound of the continual-learning comparison: it keeps every 0-4 image.
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 from stages.finetune import train_from_base
 
 if __name__ == "__main__":

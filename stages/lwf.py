@@ -7,7 +7,7 @@ Both terms are computed from logits (continual.DistillationLoss). No 0-4 image i
 the base model's outputs on the 5-9 images are computed before training starts.
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

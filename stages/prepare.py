@@ -11,7 +11,8 @@ import logging
 
 from mnist_transfer.artifacts import save_npz
 from mnist_transfer.data import PARTS, RAW_PATH, make_splits, read_npz, split_path, validate_mnist
-from mnist_transfer.errors import DataError, run_stage
+from mnist_transfer.errors import DataError
+from mnist_transfer.stage import run_stage
 
 log = logging.getLogger("stages.prepare")
 

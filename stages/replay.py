@@ -4,7 +4,7 @@ The base model trains on 5-9 with `replay_batch_size` images from a class-balanc
 of `buffer_size` stored 0-4 training images added to every batch.
 """
 
-from mnist_transfer.errors import run_stage
+from mnist_transfer.stage import run_stage
 
 
 def main(all_params: dict) -> None:

@@ -19,8 +19,8 @@ import matplotlib
 import pandas as pd
 
 from mnist_transfer.artifacts import atomic_path, write_json, write_text
-from mnist_transfer.errors import run_stage
 from mnist_transfer.inputs import read_json
+from mnist_transfer.stage import run_stage
 
 log = logging.getLogger("stages.report")
 

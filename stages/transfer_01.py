@@ -7,7 +7,8 @@ softmax: dense 200 + 2-unit softmax; sigmoid: dense 200 + 1-unit sigmoid (notebo
 
 import sys
 
-from mnist_transfer.errors import StageError, run_stage
+from mnist_transfer.errors import StageError
+from mnist_transfer.stage import run_stage
 
 HEADS = {"softmax": 2, "sigmoid": 1}
 

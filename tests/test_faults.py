@@ -51,7 +51,7 @@ def workspace(tmp_path: Path, fake_mnist: dict) -> Path:
     return work
 
 
-OWN_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (mnist_transfer|stages)[\w.]*: ")  # errors.run_stage's logging format
+OWN_LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (mnist_transfer|stages)[\w.]*: ")  # stage.run_stage's logging format
 
 
 def refused(result: subprocess.CompletedProcess) -> str:
