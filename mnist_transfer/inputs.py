@@ -35,6 +35,13 @@ def producing_stage(path: Path | str, lock: Path = Path("dvc.lock")) -> str:
     return "<its stage>"
 
 
+def _not_a_file(path: Path) -> str:
+    """Why `path`, which is not a regular file, cannot be read: it is missing, or something else stands there."""
+    if path.is_dir():
+        return "is a folder, not a file"
+    return "missing" if not path.exists() else "not a regular file"
+
+
 def read_zip(path: Path | str, fix: str, kind: str) -> dict[str, bytes]:
     """Every member of the zip file `path` (an .npz or a .keras), decompressed and CRC-checked once.
 
@@ -43,7 +50,7 @@ def read_zip(path: Path | str, fix: str, kind: str) -> dict[str, bytes]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: missing; {fix}")
+        raise DataError(f"{path}: {_not_a_file(path)}; {fix}")
     try:
         with zipfile.ZipFile(path) as archive:
             return {info.filename: archive.read(info) for info in archive.infolist()}  # read() checks each CRC
@@ -58,7 +65,7 @@ def read_json(path: Path | str) -> dict:
     """A stage's JSON input (another stage's metrics), or a one-line DataError saying what is wrong and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: missing; {restore_hint(path)}")
+        raise DataError(f"{path}: {_not_a_file(path)}; {restore_hint(path)}")
     try:
         content = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -7,6 +7,7 @@ is allowed.
 """
 
 import difflib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self, get_args, get_origin
 
@@ -161,6 +162,37 @@ def _tasks_apart(tasks: list[list[int]]) -> list[list[int]]:
     return tasks
 
 
+# Scenario names become command-line arguments and file names (dvc.yaml's ${item.scenario},
+# metrics/continual/<name>.json): a space would split the command, a '-' blur DVC's stage names.
+NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Sample:
+    """Marks a count the scenario's training images must hold: per digit, or per task, leaving `spare` over."""
+
+    def __init__(self, per: Literal["digit", "task"], spare: int = 0, why: str = "") -> None:
+        self.per, self.spare, self.why = per, spare, why
+
+
+def sample_fields(group: type[BaseModel]) -> dict[str, Sample]:
+    """The keys of a params group that count training images (marked with Sample), and their marks."""
+    return {
+        name: next(item for item in field.metadata if isinstance(item, Sample))
+        for name, field in group.model_fields.items()
+        if any(isinstance(item, Sample) for item in field.metadata)
+    }
+
+
+def _names_are_identifiers(scenarios: dict) -> dict:
+    for name in scenarios:
+        if not isinstance(name, str) or not re.match(NAME, name):
+            raise ValueError(
+                f"scenario name {name!r} is not an identifier (letters, digits and _, not starting with a digit); "
+                "rename it"
+            )
+    return scenarios
+
+
 class Scenario(Group):
     """A sequence of tasks, and the budget of the network strategies on it (scenarios.py)."""
 
@@ -180,9 +212,14 @@ class NoParams(Group):
     """A strategy with nothing to set (fine-tuning, joint training)."""
 
 
+# A PPCA of n images has at most n - 1 directions of non-zero variance, and its noise is the
+# mean variance of the directions it leaves out: it needs one of those to be non-zero.
+PPCA_SPARE = 2
+
+
 class EwcStrategy(Group):
     strength: Float("a finite number >= 0.0", ge=0.0)
-    fisher_samples: Int(1)
+    fisher_samples: Annotated[Int(1), Sample("task")]
 
 
 class LwfStrategy(Group):
@@ -190,18 +227,18 @@ class LwfStrategy(Group):
 
 
 class ReplayStrategy(Group):
-    per_class: Int(1)
+    per_class: Annotated[Int(1), Sample("digit")]
     max_images: Int(1)
 
 
 class HybridReplayStrategy(ReplayStrategy):
     shift: Int(0, 13)
-    components: Int(1, 783)
+    components: Annotated[Int(1, 783), Sample("digit", PPCA_SPARE, "its PPCA needs 2 more images than directions")]
     drawn_per_stored: Int(1)
 
 
 class PpcaStrategy(Group):
-    components: Int(1, 783)
+    components: Annotated[Int(1, 783), Sample("digit", PPCA_SPARE, "its PPCA needs 2 more images than directions")]
     deskew: Annotated[bool, Field(strict=True), Expect("true or false")]
 
 
@@ -240,7 +277,11 @@ class Params(Group):
     replay: Replay
     joint: Training
     gaussian: Gaussian
-    scenarios: Annotated[dict[str, Scenario], Expect("a mapping of scenario names to scenarios")]
+    scenarios: Annotated[
+        dict[Any, Scenario],  # names checked by _names_are_identifiers, in its own words
+        AfterValidator(_names_are_identifiers),
+        Expect("a mapping of scenario names to scenarios"),
+    ]
     strategies: Strategies
 
 
@@ -275,6 +316,8 @@ def _message(error: dict, raw: dict) -> str:
             return f"missing params group '{name}' (keys: {', '.join(node.model_fields)})"
         return f"'{name}' must be a mapping of keys, got {error['input']!r}"
     expect = next(item for item in field.metadata if isinstance(item, Expect))
+    if error["type"] == "value_error" and get_origin(node) is dict:  # a name in a mapping of names
+        return f"{name}: {error['msg'].removeprefix('Value error, ')}"
     if error["type"] == "missing":
         return f"missing key {name} ({expect})"
     value = raw

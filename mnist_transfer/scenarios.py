@@ -20,7 +20,9 @@ from typing import Protocol
 import numpy as np
 
 from mnist_transfer.data import Split
+from mnist_transfer.errors import ParamsError
 from mnist_transfer.metrics import continual_metrics
+from mnist_transfer.params import Strategies, sample_fields
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,29 @@ def make_tasks(digit_lists: list[list[int]], split: Split) -> list[Task]:
             parts[f"x_{part}"], parts[f"y_{part}"] = x[keep], y[keep]
         tasks.append(Task(tuple(digits), **parts))
     return tasks
+
+
+def check_samples(strategy: str, params: dict, tasks: list[Task], scenario: str, train_limit: int | None) -> None:
+    """Refuse, in one line, a strategy param that counts more training images than the scenario's tasks hold.
+
+    The keys are those its params group marks with params.Sample: a count per digit must fit
+    the digit with the fewest training images, a count per task the smallest task.
+    """
+    limit = "null" if train_limit is None else train_limit
+    for key, sample in sample_fields(Strategies.model_fields[strategy].annotation).items():
+        if sample.per == "digit":
+            counts = {f"digit {d}": int(np.sum(t.y_train == d)) for t in tasks for d in t.digits}
+        else:
+            counts = {f"task {i + 1} {list(t.digits)}": len(t.y_train) for i, t in enumerate(tasks)}
+        where, held = min(counts.items(), key=lambda item: item[1])
+        most = held - sample.spare
+        if params[key] > most:
+            why = f" ({sample.why})" if sample.why else ""
+            raise ParamsError(
+                f"strategies.{strategy}.{key} = {params[key]} is more than scenario {scenario} allows: "
+                f"{where} has {held} training images (prepare.train_limit = {limit}){why}; "
+                f"set it to at most {most}, or keep more images"
+            )
 
 
 class Strategy(Protocol):

@@ -25,14 +25,19 @@ def main(all_params: dict) -> None:
         if name not in all_params[kind]:
             raise StageError(f"params.yaml has no {kind}.{name} (it has {', '.join(all_params[kind])}); {usage}")
     scenario = all_params["scenarios"][scenario_name]
-    from mnist_transfer import scenarios, strategies, training
-    from mnist_transfer.artifacts import write_json
+    from mnist_transfer import scenarios
     from mnist_transfer.data import load_split
 
     tasks = scenarios.make_tasks(scenario["tasks"], load_split("0-9"))
+    params = all_params["strategies"][strategy_name]
+    scenarios.check_samples(strategy_name, params, tasks, scenario_name, all_params["prepare"]["train_limit"])
+
+    from mnist_transfer import strategies, training  # TensorFlow: only once the inputs are known to be good
+    from mnist_transfer.artifacts import write_json
+
     training.use_precision(all_params["precision"])
     training.seed_everything(all_params["seed"])
-    strategy = strategies.load(strategy_name, all_params["strategies"][strategy_name], scenario, all_params["seed"])
+    strategy = strategies.load(strategy_name, params, scenario, all_params["seed"])
     cpu, wall = time.process_time(), time.perf_counter()
     result = scenarios.run(strategy, tasks)
     log.info(

@@ -39,7 +39,9 @@ class Strategy(replay.Strategy):
         super().after_task(task, seen)
         own = self.pixels(task.x_train).astype(np.float64)
         for digit in task.digits:
-            mean, directions, variances, noise = ppca.fit(own[task.y_train == digit], self.params["components"])
+            mean, directions, variances, noise = ppca.fit(
+                own[task.y_train == digit], self.params["components"], "strategies.hybrid_replay.components", digit
+            )
             self.generators[digit] = (mean, (directions * np.sqrt(np.maximum(variances - noise, 0.0))).T.copy())
         self.digits = np.array(sorted(self.generators))
 
