@@ -1,13 +1,13 @@
 """Hybrid replay: stored images moved at random, and images drawn from a Gaussian per digit, on deskewed pixels.
 
-Experience replay (replay.py) with three changes, each chosen on the held-out images
+Experience replay (network.ReplayStrategy) with three changes, each chosen on the held-out images
 (docs/continual.md):
 
 - the network sees every image deskewed (pixels.deskew), so a digit's images vary less;
 - each stored image is moved by up to `shift` pixels, down and across, each time it is
   replayed, so the network cannot learn the 100 stored images of a digit by heart;
 - every step also replays `drawn_per_stored` times as many images drawn from a
-  probabilistic PCA of each earlier digit (ppca.fit, on the digit's deskewed training
+  probabilistic PCA of each earlier digit (pca.fit_ppca, on the digit's deskewed training
   images when its task ends): the mean plus a random point of its `components`-dimensional
   principal subspace, no isotropic noise, clipped to [0, 1]. A digit's drawn images have
   no limit, its stored ones do.
@@ -20,11 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_transfer import pixels
+from mnist_transfer.pca import fit_ppca
 from mnist_transfer.scenarios import FLOAT_BYTES, Task
-from mnist_transfer.strategies import ppca, replay
+from mnist_transfer.strategies.network import ReplayStrategy
 
 
-class Strategy(replay.Strategy):
+class Strategy(ReplayStrategy):
     def __init__(self, params: dict, scenario: dict, seed: int) -> None:
         super().__init__(params, scenario, seed)
         self.generators: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # digit -> mean (784,), loadings (k, 784)
@@ -39,7 +40,7 @@ class Strategy(replay.Strategy):
         super().after_task(task, seen)
         own = self.pixels(task.x_train).astype(np.float64)
         for digit in task.digits:
-            mean, directions, variances, noise = ppca.fit(
+            mean, directions, variances, noise = fit_ppca(
                 own[task.y_train == digit], self.params["components"], "strategies.hybrid_replay.components", digit
             )
             self.generators[digit] = (mean, (directions * np.sqrt(np.maximum(variances - noise, 0.0))).T.copy())

@@ -14,36 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_transfer.errors import ParamsError
+from mnist_transfer.pca import fit_ppca
 from mnist_transfer.pixels import SIDE, Once, deskewed_flat
 from mnist_transfer.scenarios import FLOAT_BYTES, Task
-
-# Eigenvalues below this fraction of the largest are rounding error: directions the images do not span.
-RANK_TOLERANCE = 1e-10
-
-
-def fit(own: np.ndarray, components: int, key: str, digit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Maximum-likelihood PPCA of one digit's flat pixels: mean, top directions, their variances, noise σ².
-
-    `key` is the params key setting `components`, for the one-line refusal when the images of
-    `digit` leave no variance for the noise (they span no more than `components` directions).
-    """
-    mean = own.mean(axis=0)
-    variances, directions = np.linalg.eigh(np.cov(own - mean, rowvar=False, bias=True))
-    variances, directions = variances[::-1], directions[:, ::-1]
-    spanned = int(np.sum(variances > RANK_TOLERANCE * variances[0]))
-    if components >= spanned:
-        raise ParamsError(
-            f"{key} = {components}: the {len(own)} training images of digit {digit} span only {spanned} directions, "
-            f"which leaves no variance for the PPCA's noise; set it to at most {spanned - 1}"
-        )
-    noise = float(variances[components:].mean())
-    return (
-        mean.astype("float32"),
-        directions[:, :components].astype("float32"),
-        np.maximum(variances[:components], noise).astype("float32"),
-        noise,
-    )
 
 
 class Strategy:
@@ -57,7 +30,7 @@ class Strategy:
     def learn(self, task: Task, seen: tuple[int, ...]) -> None:
         pixels = self._pixels.convert(task.x_train)  # read once: not kept
         for digit in task.digits:
-            self.models[digit] = fit(
+            self.models[digit] = fit_ppca(
                 pixels[task.y_train == digit], self.params["components"], "strategies.ppca.components", digit
             )
         self.images_trained += len(task.y_train)
