@@ -14,8 +14,15 @@ def flat(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype("float32") / 255.0
 
 
+# Images deskewed at once: each needs about twenty float64 temporaries of its size, so a
+# whole training set at once would take gigabytes; the result is the same image by image.
+DESKEW_CHUNK = 1024
+
+
 def deskew(images: np.ndarray) -> np.ndarray:
     """Each (28, 28) image sheared so that its pixel mass has no row-column covariance (bilinear sampling)."""
+    if len(images) > DESKEW_CHUNK:
+        return np.concatenate([deskew(images[i : i + DESKEW_CHUNK]) for i in range(0, len(images), DESKEW_CHUNK)])
     images = images.astype(np.float64)
     rows, cols = np.mgrid[:SIDE, :SIDE].astype(np.float64)
     mass = images.sum(axis=(1, 2)) + 1e-12

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import resource
 import signal
 import sys
 import time
@@ -38,7 +39,9 @@ def run_stage(name: str, main: Callable[[dict], None]) -> None:
         params = load_params()  # before anything is created here: a wrong folder or bad params leave no trace
         with _stage_lock(name), outputs_together():
             main(params)
-        log.info("%s finished in %.1f s", name, time.perf_counter() - started)
+        # ru_maxrss is in KiB on Linux: the stage's peak memory, for docs/performance.md's table
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        log.info("%s finished in %.1f s, peak memory %.0f MiB", name, time.perf_counter() - started, peak)
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

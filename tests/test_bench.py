@@ -22,7 +22,7 @@ DVC_LOG = """\
 Running stage 'base':
 > python -m stages.base
 12:00:01 mnist_transfer.training: base: training 21.50 s/epoch, 1067 images/s (mean of epochs 2-10)
-12:00:09 mnist_transfer: base finished in 251.3 s
+12:00:09 mnist_transfer: base finished in 251.3 s, peak memory 1228 MiB
 Running stage 'evaluate@base':
 > python -m stages.evaluate base
 12:00:19 mnist_transfer: evaluate finished in 7.5 s

@@ -43,7 +43,8 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
             # `from package import module` imports the submodule
-            names |= {f"{node.module}.{alias.name}" for alias in node.names if module_path(f"{node.module}.{alias.name}")}
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names}
+            names |= {name for name in submodules if module_path(name)}
     return {name for name in names if module_path(name)}
 
 
