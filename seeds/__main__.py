@@ -35,11 +35,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from mnist_transfer.artifacts import write_json, write_text
+from mnist_transfer.errors import StageError
 from mnist_transfer.params import load_params
 from review import ReviewError, dvc
 from stages.report import STRATEGIES, markdown
@@ -50,7 +52,7 @@ POLL = 10  # seconds between looks at the queue with --wait
 
 
 class StudyError(Exception):
-    """A problem the user can fix: no seed experiments to summarise."""
+    """A problem the user can fix: no such scenario, no seed experiments, fewer seeds than the summary holds."""
 
 
 # (metrics name, test set, the classes it was trained on, what the row is)
@@ -221,6 +223,35 @@ def seed_runs(shown: list[dict], required: Callable[[dict], bool] | None = None)
     return [runs[seed] for seed in sorted(runs)]
 
 
+def seeds_per_row(summary: dict) -> dict[str, list[int]]:
+    """The seeds behind each row of a summary: every row of the full study's, each strategy's of a scenario's."""
+    if "scenario" in summary:
+        return {strategy: row["seeds"] for strategy, row in summary["results"].items()}
+    return {row: summary["seeds"] for row in summary["results"]}
+
+
+def fewer_seeds(old: dict, new: dict) -> str | None:
+    """How `new` holds fewer seeds than `old` for some row, in words; None if it holds as many everywhere."""
+    before, after = seeds_per_row(old), seeds_per_row(new)
+    for row, seeds in before.items():
+        found = after.get(row, [])
+        if len(found) < len(seeds):
+            held = ", ".join(str(seed) for seed in seeds)
+            now = ", ".join(str(seed) for seed in found) or "none"
+            return f"{row} has seeds {held} there, and the finished experiments give it {len(found)} ({now})"
+    return None
+
+
+def existing_summary(path: Path) -> dict | None:
+    """The summary already at `path`, or None if there is none (or it cannot be read: nothing to keep)."""
+    try:
+        summary = json.loads(path.read_text())
+        seeds_per_row(summary)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return summary
+
+
 def queue_busy() -> bool:
     """Whether DVC's queue still has experiments queued or running (`dvc queue status` has a Status column)."""
     rows = dvc("queue", "status").splitlines()[1:]
@@ -232,26 +263,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("scenario", nargs="?", help="a continual-learning scenario (params scenarios.<name>)")
     parser.add_argument("--wait", action="store_true", help="first wait until DVC's queue has run every experiment")
     parser.add_argument("--rev", default="HEAD", help="the commit whose experiments to summarise (default HEAD)")
+    parser.add_argument(
+        "--allow-fewer", action="store_true", help="replace a summary even where it holds more seeds than found"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     prefix = f"continual/{args.scenario}/"
     required = (lambda metrics: any(name.startswith(prefix) for name in metrics)) if args.scenario else None
     queue = f"-S 'seed=range(1,5)' continual_report@{args.scenario}" if args.scenario else "-S 'seed=range(0,5)'"
+    out = f"metrics/seeds/{args.scenario}" if args.scenario else "metrics/seeds"
     try:
+        params = load_params()
+        if args.scenario and args.scenario not in params["scenarios"]:
+            raise StudyError(
+                f"params.yaml has no scenario '{args.scenario}'; "
+                f"choose one of {', '.join(params['scenarios'])}, or none for the whole pipeline's study"
+            )
         while args.wait and queue_busy():
             time.sleep(POLL)
         runs = seed_runs(json.loads(dvc("exp", "show", "--json", "--rev", args.rev)), required)
         if not runs:
             raise StudyError(f"no seed experiments of this commit; run `dvc exp run --queue {queue}` first")
-    except (StudyError, ReviewError) as err:  # ReviewError: a dvc call that failed or hung
+        if args.scenario:
+            summary = summarise_scenario(args.scenario, runs, list(params["strategies"]))
+            text = scenario_table(summary)
+        else:
+            summary, text = summarise(runs), table(summary)
+        old = None if args.allow_fewer else existing_summary(Path(f"{out}.json"))
+        if old and (fewer := fewer_seeds(old, summary)):
+            raise StudyError(
+                f"{out}.json holds more seeds than this summary would: {fewer}; wait for the queue "
+                "(--wait), or pass --allow-fewer to replace it"
+            )
+    except (StudyError, StageError, ReviewError) as err:  # ReviewError: a dvc call that failed or hung
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if args.scenario:
-        summary = summarise_scenario(args.scenario, runs, list(load_params()["strategies"]))
-        out, text = f"metrics/seeds/{args.scenario}", scenario_table(summary)
-    else:
-        summary, out = summarise(runs), "metrics/seeds"
-        text = table(summary)
     write_json(f"{out}.json", summary)
     write_text(f"{out}.md", text)
     log.info("wrote %s.json and %s.md from seeds %s", out, out, ", ".join(str(r["seed"]) for r in runs))

@@ -14,7 +14,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import textwrap
 import zipfile
 from pathlib import Path
@@ -297,26 +296,25 @@ def test_a_params_file_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
 
 @pytest.fixture
 def locked_out(tmp_path: Path):
-    """(a world-readable project folder, the command prefix of a user that file permissions bind).
+    """(a project folder, the command prefix that makes file permissions bind on the stage).
 
-    Root reads and writes every file whatever its mode, so as root the stage runs as
-    `nobody` (setpriv); pytest's own tmp_path is private to its user, hence a folder of its own.
+    Root reads and writes every file whatever its mode. As root, the stage runs as root
+    without the two capabilities that let it ignore file modes (setpriv drops them from the
+    bounding set before it starts the stage), so it still reaches the checkout, its virtual
+    environment and the test's folder wherever they live, a private folder included.
     """
-    top = Path(tempfile.mkdtemp(prefix="locked-out-"))
-    work, home = top / "work", top / "home"  # home: matplotlib's font cache, outside the project
-    for folder in (top, work, home):
-        folder.mkdir(exist_ok=True)
-        folder.chmod(0o777)
+    work, home = tmp_path / "work", tmp_path / "home"  # home: matplotlib's font cache, outside the project
+    for folder in (work, home):
+        folder.mkdir()
     prefix = []
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         assert setpriv, "the permission tests need util-linux's setpriv when run as root"
-        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
     yield work, prefix
-    for path in top.rglob("*"):
+    for path in tmp_path.rglob("*"):  # let pytest clean up
         if path.is_dir():
             path.chmod(0o777)
-    shutil.rmtree(top)
 
 
 def run_as(prefix: list[str], work: Path, module: str) -> subprocess.CompletedProcess:
