@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = summarise_scenario(args.scenario, runs, list(params["strategies"]))
             text = scenario_table(summary)
         else:
-            summary, text = summarise(runs), table(summary)
+            summary = summarise(runs)
+            text = table(summary)
         old = None if args.allow_fewer else existing_summary(Path(f"{out}.json"))
         if old and (fewer := fewer_seeds(old, summary)):
             raise StudyError(

@@ -367,3 +367,151 @@ def test_a_git_repository_without_a_commit_is_one_line(workspace: Path) -> None:
         "e.g. git commit --allow-empty -m start"
     )
     assert files_outside_dvc_tmp(workspace) == before
+
+
+OVERSIZED_SAMPLES = [  # (strategy, key, value, where the message says the images run short)
+    ("replay", "per_class", 500, "digit "),
+    ("hybrid_replay", "per_class", 500, "digit "),
+    ("ewc", "fisher_samples", 5000, "task "),
+    ("ppca", "components", 300, "digit "),
+]
+
+
+@pytest.mark.parametrize(("strategy", "key", "value", "where"), OVERSIZED_SAMPLES)
+def test_a_strategy_sample_larger_than_the_scenario_holds_is_one_line(
+    workspace: Path, strategy: str, key: str, value: int, where: str
+) -> None:
+    """The small workspace holds about 45 training images a digit, 90 a split_mnist task."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["strategies"][strategy][key] = value
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.continual", "split_mnist", strategy))
+    assert line.startswith(
+        f"error: strategies.{strategy}.{key} = {value} is more than scenario split_mnist allows: {where}"
+    ), line
+    assert "training images (prepare.train_limit = null)" in line and "set it to at most " in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+@pytest.mark.parametrize("name", ["split mnist", "split-mnist", "2tasks"])
+def test_a_scenario_name_dvc_cannot_pass_is_one_line(workspace: Path, name: str) -> None:
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["scenarios"][name] = params["scenarios"]["split_mnist"]
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.continual", name, "finetune"))
+    assert line == (
+        f"error: params.yaml: scenarios: scenario name '{name}' is not an identifier "
+        "(letters, digits and _, not starting with a digit); rename it"
+    )
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda m: m["class_incremental"].pop("R"), "key class_incremental.R is missing"),
+        (lambda m: m.pop("kept_bytes"), "key kept_bytes is missing"),
+        (lambda m: m.update(kept_bytes="many"), "key kept_bytes is 'many', not an integer"),
+        (lambda m: m.update(task_incremental=3), "key task_incremental is 3, not an object"),
+        (lambda m: m["class_incremental"]["R"].popitem(), "class_incremental.R is not a square matrix"),
+    ],
+    ids=["no R", "no kept_bytes", "kept_bytes a string", "task_incremental a number", "R not square"],
+)
+def test_a_continual_metrics_file_without_its_keys_stops_the_report(workspace: Path, damage, said: str) -> None:
+    folder = workspace / "metrics" / "continual" / "split_mnist"
+    folder.mkdir(parents=True)
+    for source in sorted((ROOT / "metrics" / "continual" / "split_mnist").glob("*.json")):
+        shutil.copy(source, folder / source.name)
+    metrics = json.loads((folder / "lwf.json").read_text())
+    damage(metrics)
+    (folder / "lwf.json").write_text(json.dumps(metrics))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.continual_report", "split_mnist"))
+    path = "metrics/continual/split_mnist/lwf.json"
+    assert line.startswith(f"error: {path}: {said}; "), line
+    assert f"git checkout -- {path}" in line and "dvc repro --force continual@split_mnist-lwf" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_a_mirror_that_is_a_folder_is_named_as_one(tmp_path: Path) -> None:
+    mirror = tmp_path / "mnist.npz"
+    mirror.mkdir()
+    work, result = dataset_stage(tmp_path, mirror)
+    assert refused(result) == f"error: {mirror}: is a folder, not a file; point MNIST_NPZ at a good copy of mnist.npz"
+    assert sorted(p.name for p in work.iterdir()) == [".dvc", "params.yaml"]
+
+
+def seed_study_repo(tmp_path: Path, committed: dict[str, dict], summary: tuple[str, dict]) -> Path:
+    """A git and DVC repository whose commit holds metrics files `committed` and the seed summary `summary`."""
+    from mnist_transfer.artifacts import write_json
+
+    work = tmp_path / "study"
+    work.mkdir()
+    (work / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    for name, content in committed.items():
+        write_json(work / name, content)
+    write_json(work / summary[0], summary[1])
+    (work / "dvc.yaml").write_text(yaml.safe_dump({"metrics": sorted(committed)}))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(command, cwd=work, check=True, capture_output=True)
+    subprocess.run([*git, "commit", "-q", "-m", "run"], cwd=work, check=True)
+    return work
+
+
+def seeds_process(work: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m seeds` in `work`, with dvc on the PATH and a home of its own beside `work` (matplotlib's config)."""
+    home = work.parent / "home"
+    home.mkdir(exist_ok=True)
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    return stage_process(work, "seeds", *args, env={"PATH": path, "DVC_NO_ANALYTICS": "1", "HOME": str(home)})
+
+
+def test_a_seed_study_with_fewer_seeds_than_its_summary_is_refused(tmp_path: Path) -> None:
+    """Only the commit's own run (seed 0) has finished: the five-seed summary stays unless asked."""
+    from seeds.__main__ import ROWS, summarise
+
+    from .test_seeds import fake_run
+
+    run = fake_run(0, 0.9)
+    committed = {f"metrics/{name}.json": run["metrics"][name] for name, *_ in ROWS}
+    five = summarise([fake_run(seed, 0.9 - seed / 100) for seed in range(5)])
+    work = seed_study_repo(tmp_path, committed, ("metrics/seeds.json", five))
+    before = files_outside_dvc_tmp(work)
+    line = refused(seeds_process(work))
+    assert line.startswith("error: metrics/seeds.json holds more seeds than this summary would: "), line
+    assert "seeds 0, 1, 2, 3, 4 there, and the finished experiments give it 1 (0)" in line
+    assert line.endswith("wait for the queue (--wait), or pass --allow-fewer to replace it")
+    assert files_outside_dvc_tmp(work) == before
+    assert seeds_process(work, "--allow-fewer").returncode == 0
+    assert json.loads((work / "metrics" / "seeds.json").read_text())["seeds"] == [0]
+
+
+def test_a_scenario_study_with_fewer_seeds_than_its_summary_is_refused(tmp_path: Path) -> None:
+    from seeds.__main__ import summarise_scenario
+
+    from .test_seeds import continual_metrics
+
+    runs = [{"seed": s, "metrics": {"continual/split_mnist/finetune": continual_metrics(s, 0.2)}} for s in range(5)]
+    five = summarise_scenario("split_mnist", runs, ["finetune"])
+    committed = {"metrics/continual/split_mnist/finetune.json": continual_metrics(0, 0.2)}
+    work = seed_study_repo(tmp_path, committed, ("metrics/seeds/split_mnist.json", five))
+    before = files_outside_dvc_tmp(work)
+    line = refused(seeds_process(work, "split_mnist"))
+    assert line.startswith("error: metrics/seeds/split_mnist.json holds more seeds than this summary would: "), line
+    assert "finetune has seeds 0, 1, 2, 3, 4 there, and the finished experiments give it 1 (0)" in line
+    assert files_outside_dvc_tmp(work) == before
+
+
+def test_a_seed_study_of_no_such_scenario_lists_the_ones_there_are(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    line = refused(seeds_process(work, "nosuch"))
+    assert line == (
+        "error: params.yaml has no scenario 'nosuch'; choose one of notebook, split_mnist, "
+        "or none for the whole pipeline's study"
+    )
+    assert [p.name for p in work.iterdir()] == ["params.yaml"]

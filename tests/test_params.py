@@ -102,7 +102,8 @@ DOCUMENTED = [  # the examples docs/params.md shows
 
 
 def test_the_messages_the_docs_show_are_the_ones_given(committed: dict) -> None:
-    shown = [line for line in (ROOT / "docs" / "params.md").read_text().splitlines() if line.startswith("error: ")]
+    text = (ROOT / "docs" / "params.md").read_text()
+    shown = [line for line in text.splitlines() if line.startswith("error: params.yaml: ")]
     given = []
     for group, key, value in DOCUMENTED:
         with pytest.raises(ParamsError) as raised:
@@ -236,3 +237,19 @@ def test_a_scenario_is_a_params_edit(committed: dict) -> None:
         "tasks": [[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]],
     }
     assert validate(changed)["scenarios"]["seven_then_three"]["tasks"] == [[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]]
+
+
+def test_the_sample_size_message_the_docs_show_is_the_one_given_on_mnist(committed: dict) -> None:
+    """docs/params.md's example, from the real MNIST's split_mnist tasks."""
+    from mnist_transfer.data import PARTS, Split, make_splits, read_npz
+    from mnist_transfer.scenarios import check_samples, make_tasks
+
+    from .conftest import mnist_path
+
+    arrays = make_splits(read_npz(mnist_path()), committed["prepare"]["validation_fraction"])["0-9"]
+    split = Split("0-9", *(arrays[f"{xy}_{part}"] for part in PARTS for xy in ("x", "y")))
+    tasks = make_tasks(committed["scenarios"]["split_mnist"]["tasks"], split)
+    with pytest.raises(ParamsError) as raised:
+        check_samples("replay", {"per_class": 6000, "max_images": 1000}, tasks, "split_mnist", None)
+    shown = [line for line in (ROOT / "docs" / "params.md").read_text().splitlines() if "per_class = 6000" in line]
+    assert shown == [f"error: {raised.value}"]

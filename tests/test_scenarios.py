@@ -204,3 +204,19 @@ def test_once_converts_each_array_once_and_tells_equal_arrays_apart() -> None:
     first, again = once(images), once(images)
     assert again is first and calls == [2]
     assert np.array_equal(once(images.copy()), first) and calls == [2, 2]  # another array: converted anew
+
+
+def test_a_ppca_with_more_directions_than_its_images_span_is_refused() -> None:
+    """Images that vary along 3 directions leave no noise variance for 3 components: one line, the key named."""
+    from mnist_transfer.errors import ParamsError
+    from mnist_transfer.pca import fit_ppca
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(50, 3)) @ rng.normal(size=(3, 784))
+    assert fit_ppca(images, 2, "strategies.ppca.components", 7)[3] > 0  # the third direction is the noise
+    with pytest.raises(ParamsError) as raised:
+        fit_ppca(images, 3, "strategies.ppca.components", 7)
+    assert str(raised.value) == (
+        "strategies.ppca.components = 3: the 50 training images of digit 7 span only 3 directions, "
+        "which leaves no variance for the PPCA's noise; set it to at most 2"
+    )
