@@ -11,8 +11,10 @@ integration tests run the same profile.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from mnist_transfer.errors import StageError
 from mnist_transfer.params import Params, Training, load_params
 
 FIXED = {
@@ -48,5 +50,19 @@ def apply(params: dict) -> dict:
     return params
 
 
+def main(argv: list[str]) -> int:
+    """Print the overrides as `dvc exp run` options; a bad params.yaml or an argument is one line, exit 2."""
+    try:
+        if argv:
+            raise StageError(
+                f"unexpected argument {argv[0]!r}; usage: dvc exp run -n quick $(python -m {__spec__.name})"
+            )
+        print(" ".join(f"-S {key}={value}" for key, value in overrides(load_params()).items()))
+    except StageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    print(" ".join(f"-S {key}={value}" for key, value in overrides(load_params()).items()))
+    sys.exit(main(sys.argv[1:]))

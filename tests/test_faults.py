@@ -515,3 +515,20 @@ def test_a_seed_study_of_no_such_scenario_lists_the_ones_there_are(tmp_path: Pat
         "or none for the whole pipeline's study"
     )
     assert [p.name for p in work.iterdir()] == ["params.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ((), "error: params.yaml: not found; run the stage from the project root"),
+        (("now",), "error: unexpected argument 'now'; usage: dvc exp run -n quick $(python -m mnist_transfer.quick)"),
+    ],
+    ids=["outside the project", "an argument"],
+)
+def test_the_quick_profile_refuses_in_one_line(tmp_path: Path, args: tuple, said: str) -> None:
+    if args:
+        (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    before = files_outside_dvc_tmp(tmp_path)
+    result = stage_process(tmp_path, "mnist_transfer.quick", *args)
+    assert refused(result) == said and result.stdout == ""  # nothing for `dvc exp run` to take as options
+    assert files_outside_dvc_tmp(tmp_path) == before
