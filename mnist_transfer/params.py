@@ -168,9 +168,14 @@ NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class Sample:
-    """Marks a count the scenario's training images must hold: per digit, or per task, leaving `spare` over."""
+    """Marks a count the scenario's data bounds (scenarios.check_samples).
 
-    def __init__(self, per: Literal["digit", "task"], spare: int = 0, why: str = "") -> None:
+    per "digit" or "task": the training images of each digit or task must hold it, with
+    `spare` over; per "scenario": a budget shared by every digit of the scenario, at least
+    one each.
+    """
+
+    def __init__(self, per: Literal["digit", "task", "scenario"], spare: int = 0, why: str = "") -> None:
         self.per, self.spare, self.why = per, spare, why
 
 
@@ -228,7 +233,7 @@ class LwfStrategy(Group):
 
 class ReplayStrategy(Group):
     per_class: Annotated[Int(1), Sample("digit")]
-    max_images: Int(1)
+    max_images: Annotated[Int(1), Sample("scenario")]
 
 
 class HybridReplayStrategy(ReplayStrategy):

@@ -60,10 +60,19 @@ def check_samples(strategy: str, params: dict, tasks: list[Task], scenario: str,
     """Refuse, in one line, a strategy param that counts more training images than the scenario's tasks hold.
 
     The keys are those its params group marks with params.Sample: a count per digit must fit
-    the digit with the fewest training images, a count per task the smallest task.
+    the digit with the fewest training images, a count per task the smallest task, a budget
+    of the whole scenario must leave each of its digits one image at least.
     """
     limit = "null" if train_limit is None else train_limit
     for key, sample in sample_fields(Strategies.model_fields[strategy].annotation).items():
+        if sample.per == "scenario":
+            digits = sum(len(t.digits) for t in tasks)
+            if params[key] < digits:
+                raise ParamsError(
+                    f"strategies.{strategy}.{key} = {params[key]} leaves some of the {digits} digits of scenario "
+                    f"{scenario} no stored image; set it to at least {digits}"
+                )
+            continue
         if sample.per == "digit":
             counts = {f"digit {d}": int(np.sum(t.y_train == d)) for t in tasks for d in t.digits}
         else:

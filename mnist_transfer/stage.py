@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import resource
 import signal
 import sys
@@ -12,12 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mnist_transfer.artifacts import outputs_together
-from mnist_transfer.errors import FILE_FAULTS, StageError, file_fault
+from mnist_transfer.errors import FILE_FAULTS, ParamsError, StageError, file_fault
 from mnist_transfer.params import load_params
 
 log = logging.getLogger("mnist_transfer")
 
 LOCK_DIR = Path(".dvc/tmp/stage-locks")
+# What brings back the committed outputs after DVC removed them to run a stage that then refused.
+RESTORE = "`dvc checkout` and `git restore metrics dvclive plots` bring back the committed ones"
 
 
 def _raise_interrupt(signum: int, _frame: object) -> None:
@@ -43,6 +46,8 @@ def run_stage(name: str, main: Callable[[dict], None]) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         log.info("%s finished in %.1f s, peak memory %.0f MiB", name, time.perf_counter() - started, peak)
     except StageError as err:
+        if isinstance(err, ParamsError) and os.environ.get("DVC_STAGE"):  # dvc repro or dvc exp run started it
+            err = ParamsError(f"{err} (dvc removed this stage's outputs before running it: {RESTORE})")
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:

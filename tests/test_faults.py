@@ -532,3 +532,31 @@ def test_the_quick_profile_refuses_in_one_line(tmp_path: Path, args: tuple, said
     result = stage_process(tmp_path, "mnist_transfer.quick", *args)
     assert refused(result) == said and result.stdout == ""  # nothing for `dvc exp run` to take as options
     assert files_outside_dvc_tmp(tmp_path) == before
+
+
+@pytest.mark.parametrize("strategy", ["replay", "hybrid_replay"])
+def test_a_replay_budget_below_one_image_a_digit_is_one_line(workspace: Path, strategy: str) -> None:
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["strategies"][strategy].update(max_images=9, per_class=5)  # 5: within the small workspace's images
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.continual", "split_mnist", strategy))
+    assert line == (
+        f"error: strategies.{strategy}.max_images = 9 leaves some of the 10 digits of scenario split_mnist "
+        "no stored image; set it to at least 10"
+    )
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_a_value_refused_under_dvc_says_how_to_get_the_outputs_back(workspace: Path) -> None:
+    """`dvc repro` and `dvc exp run` remove a stage's outputs before they start it (DVC_STAGE is set)."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["base"]["epochs"] = 0
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    line = refused(stage_process(workspace, "stages.base", env={"DVC_STAGE": "base"}))
+    assert line == (
+        "error: params.yaml: base.epochs = 0 is not allowed; expected an integer in [1, 2147483647] "
+        "(dvc removed this stage's outputs before running it: `dvc checkout` and "
+        "`git restore metrics dvclive plots` bring back the committed ones)"
+    )
+    assert "dvc removed" not in refused(stage_process(workspace, "stages.base"))  # run by hand: nothing removed
