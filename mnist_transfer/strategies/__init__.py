@@ -1,8 +1,10 @@
 """Continual-learning strategies, one module each, with one params group each (`strategies.<name>`).
 
 Each module defines `Strategy(params, scenario, seed)`, following scenarios.Strategy:
-adding a strategy is a module here, its params model in params.py and its name in
-dvc.yaml's `continual` matrix; no other strategy changes.
+adding a strategy is a module here, its params model in params.py and its group in
+params.yaml (dvc.yaml's `continual` matrix reads the names from there); no other strategy
+changes. A strategy imports shared modules, never another strategy: each strategy's
+stages depend on its own module and the shared ones (docs/contributing.md).
 """
 
 from __future__ import annotations
