@@ -423,6 +423,35 @@ def test_other_tasks_are_a_params_change_that_runs_end_to_end(workspace: Path) -
     assert curve[0] == "task,strategy,average accuracy" and {line.split(",")[0] for line in curve[1:]} == {"1", "2"}
 
 
+def test_a_scenario_added_by_an_experiment_runs_end_to_end(workspace: Path) -> None:
+    """`dvc exp run -S '+scenarios.<new>=...'`: the matrix gets the new scenario's stages and report, and runs them."""
+    before = set(dvc("stage", "list", "--name-only", cwd=workspace).stdout.split())
+    scenario = "{tasks: [[0,1,2],[3,4,5],[6,7,8,9]], network: mlp, iterations: 20, batch_size: 32, learning_rate: 1e-3}"
+    result = dvc("exp", "run", "-S", f"+scenarios.three_tasks={scenario}", cwd=workspace)
+    added = set(dvc("stage", "list", "--name-only", cwd=workspace).stdout.split()) - before
+    strategies = _params(workspace)["strategies"]
+    assert added == {f"continual@three_tasks-{name}" for name in strategies} | {"continual_report@three_tasks"}
+    assert ran(result.stdout) == added
+    for name in strategies:
+        metrics = json.loads((workspace / "metrics" / "continual" / "three_tasks" / f"{name}.json").read_text())
+        assert list(metrics["class_incremental"]["R"]) == ["after task 1", "after task 2", "after task 3"], name
+    table = (workspace / "metrics" / "continual" / "three_tasks.md").read_text()
+    assert all(f"| {name} |" in table for name in strategies)
+
+
+def test_a_comment_in_one_strategy_reruns_only_its_stages(workspace: Path) -> None:
+    """Each stage depends on the code it runs: an edit of hybrid_replay's module touches its stages alone."""
+    module = workspace / "mnist_transfer" / "strategies" / "hybrid_replay.py"
+    module.write_text(module.read_text() + "# a comment\n")
+    own = {f"continual@{scenario}-hybrid_replay" for scenario in _params(workspace)["scenarios"]}
+    status = json.loads(dvc("status", "--json", cwd=workspace).stdout)
+    assert set(status) == own
+    result = dvc("repro", cwd=workspace)
+    reports = {f"continual_report@{scenario}" for scenario in _params(workspace)["scenarios"]}
+    assert own <= ran(result.stdout) <= own | reports  # the reports rerun only if the metrics moved
+    assert run(["git", "status", "--porcelain", "metrics", "plots"], workspace).stdout == ""  # a comment: same results
+
+
 def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path) -> None:
     result = dvc("exp", "run", "-S", "replay.buffer_size=20", cwd=workspace)
     assert ran(result.stdout) | restored(result.stdout) == {"replay", "evaluate_incremental@replay", "report"}
