@@ -459,27 +459,37 @@ def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path)
 
 
 def test_precision_experiment_reruns_the_tensorflow_stages(workspace: Path) -> None:
-    """Another precision reruns every stage downstream of a TensorFlow stage, and nothing else.
+    """Another precision changes every TensorFlow stage (and evaluate, which reads it), and a stage runs under it.
 
-    Every stage but dataset and prepare runs TensorFlow or reads what one made.
+    `dvc status` names the stages whose own inputs changed, without running the whole
+    pipeline again; one model and one strategy then run under the new precision.
     """
     every_stage = set(dvc("stage", "list", "--name-only", cwd=workspace).stdout.split())
-    result = dvc("exp", "run", "-S", "precision=mixed_bfloat16", cwd=workspace)
-    assert ran(result.stdout) | restored(result.stdout) == every_stage - {"dataset", "prepare"}
-    for name in ("base", "branch", "transfer_01_sigmoid", "incremental/gaussian", "incremental/replay"):
-        assert json.loads((workspace / "metrics" / f"{name}.json").read_text())["precision"] == "mixed_bfloat16"
+    untouched = {"dataset", "prepare", "report"} | {s for s in every_stage if s.startswith("continual_report@")}
+    set_params(workspace, lambda params: params.update(precision="mixed_bfloat16"))
+    assert set(json.loads(dvc("status", "--json", cwd=workspace).stdout)) == every_stage - untouched
+    run(["git", "checkout", "--", "params.yaml"], workspace)
+    targets = ["evaluate@base", "continual@split_mnist-finetune"]
+    result = dvc("exp", "run", "-S", "precision=mixed_bfloat16", *targets, cwd=workspace)
+    assert ran(result.stdout) == {"base", *targets}
+    assert json.loads((workspace / "metrics" / "base.json").read_text())["precision"] == "mixed_bfloat16"
     before = json.loads(run(["git", "show", "HEAD:metrics/base.json"], workspace).stdout)["accuracy"]["0-4"]
     after = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["0-4"]
     assert abs(after - before) < 0.1  # one epoch on 2000 images: a loose bound that catches a broken policy
 
 
 def test_seed_study_runs_on_the_queue_and_summarises(workspace: Path) -> None:
-    """`dvc exp run --queue` over seeds, `dvc queue start`, `python -m seeds`: seed 0 restored from the run-cache."""
-    dvc("exp", "run", "--queue", "-S", "seed=range(0,2)", cwd=workspace)
+    """A scenario's study on DVC's queue (`dvc exp run --queue`, `dvc queue start`, `python -m seeds <scenario>`).
+
+    Seed 0 is the committed run: the run-cache restores it. The whole pipeline's study takes
+    the same path over every stage (its choice of runs is unit-tested in test_seeds.py).
+    """
+    dvc("exp", "run", "--queue", "-S", "seed=range(0,2)", "continual_report@split_mnist", cwd=workspace)
     dvc("queue", "start", "-j", "2", cwd=workspace)
-    run([sys.executable, "-m", "seeds", "--wait"], workspace)
-    summary = json.loads((workspace / "metrics" / "seeds.json").read_text())
-    assert summary["seeds"] == [0, 1]
+    run([sys.executable, "-m", "seeds", "split_mnist", "--wait"], workspace)
+    summary = json.loads((workspace / "metrics" / "seeds" / "split_mnist.json").read_text())
+    assert set(summary["results"]) == set(_params(workspace)["strategies"])
+    assert all(row["seeds"] == [0, 1] for row in summary["results"].values())
     shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
     experiments = {
         entry["data"]["params"]["params.yaml"]["data"]["seed"]: entry["name"]
@@ -487,11 +497,11 @@ def test_seed_study_runs_on_the_queue_and_summarises(workspace: Path) -> None:
         for entry in group["revs"]
     }
     logs = dvc("queue", "logs", experiments[0], cwd=workspace).stdout
-    assert ran(logs) == set() and "Stage 'base'" in logs  # seed 0 is the committed run: nothing trains
-    base = summary["results"]["base 0-4"]["test_accuracy"]
-    committed = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["0-4"]
-    assert base["min"] <= committed <= base["max"]
-    assert (workspace / "metrics" / "seeds.md").read_text().startswith("| seeds 0, 1 |")
+    assert ran(logs) == set() and "Stage 'continual@split_mnist-finetune'" in logs  # seed 0: nothing trains
+    finetune = summary["results"]["finetune"]["test_accuracy"]
+    committed = json.loads((workspace / "metrics" / "continual" / "split_mnist" / "finetune.json").read_text())
+    assert finetune["min"] <= committed["accuracy"] <= finetune["max"]
+    assert (workspace / "metrics" / "seeds" / "split_mnist.md").read_text().startswith("| split_mnist |")
 
 
 def test_interrupted_stage_leaves_nothing_and_reruns(workspace: Path) -> None:
