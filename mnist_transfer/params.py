@@ -164,7 +164,7 @@ def _tasks_apart(tasks: list[list[int]]) -> list[list[int]]:
 
 # Scenario names become command-line arguments and file names (dvc.yaml's ${item.scenario},
 # metrics/continual/<name>.json): a space would split the command, a '-' blur DVC's stage names.
-NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
 class Sample:
@@ -190,7 +190,7 @@ def sample_fields(group: type[BaseModel]) -> dict[str, Sample]:
 
 def _names_are_identifiers(scenarios: dict) -> dict:
     for name in scenarios:
-        if not isinstance(name, str) or not re.match(NAME, name):
+        if not isinstance(name, str) or not re.fullmatch(NAME, name):
             raise ValueError(
                 f"scenario name {name!r} is not an identifier (letters, digits and _, not starting with a digit); "
                 "rename it"

@@ -23,9 +23,10 @@ def fit_ppca(
     variances, directions = variances[::-1], directions[:, ::-1]
     spanned = int(np.sum(variances > RANK_TOLERANCE * variances[0]))
     if components >= spanned:
+        fix = f"set it to at most {spanned - 1}" if spanned > 1 else "they are too alike for any PPCA"
         raise ParamsError(
             f"{key} = {components}: the {len(own)} training images of digit {digit} span only {spanned} directions, "
-            f"which leaves no variance for the PPCA's noise; set it to at most {spanned - 1}"
+            f"which leaves no variance for the PPCA's noise; {fix}"
         )
     noise = float(variances[components:].mean())
     return (

@@ -84,7 +84,7 @@ def check_samples(strategy: str, params: dict, tasks: list[Task], scenario: str,
             raise ParamsError(
                 f"strategies.{strategy}.{key} = {params[key]} is more than scenario {scenario} allows: "
                 f"{where} has {held} training images (prepare.train_limit = {limit}){why}; "
-                f"set it to at most {most}, or keep more images"
+                f"set it to at most {most}" + ("" if train_limit is None else ", or raise prepare.train_limit")
             )
 
 

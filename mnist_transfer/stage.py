@@ -19,8 +19,6 @@ from mnist_transfer.params import load_params
 log = logging.getLogger("mnist_transfer")
 
 LOCK_DIR = Path(".dvc/tmp/stage-locks")
-# What brings back the committed outputs after DVC removed them to run a stage that then refused.
-RESTORE = "`dvc checkout` and `git restore metrics dvclive plots` bring back the committed ones"
 
 
 def _raise_interrupt(signum: int, _frame: object) -> None:
@@ -46,8 +44,11 @@ def run_stage(name: str, main: Callable[[dict], None]) -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         log.info("%s finished in %.1f s, peak memory %.0f MiB", name, time.perf_counter() - started, peak)
     except StageError as err:
-        if isinstance(err, ParamsError) and os.environ.get("DVC_STAGE"):  # dvc repro or dvc exp run started it
-            err = ParamsError(f"{err} (dvc removed this stage's outputs before running it: {RESTORE})")
+        if isinstance(err, ParamsError) and (removed := _removed_by_dvc()):
+            err = ParamsError(
+                f"{err} (dvc removed {removed}'s outputs before running it; with the committed value back, "
+                f"`dvc repro {removed}` restores them from the run-cache)"
+            )
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except OSError as err:
@@ -58,6 +59,16 @@ def run_stage(name: str, main: Callable[[dict], None]) -> None:
     except KeyboardInterrupt as err:
         print(f"interrupted ({err or 'SIGINT'}); outputs in progress were discarded", file=sys.stderr)
         sys.exit(143 if str(err) == "SIGTERM" else 130)
+
+
+def _removed_by_dvc() -> str | None:
+    """The stage whose outputs DVC removed from this workspace to run it (dvc repro, dvc exp run), else None.
+
+    DVC sets DVC_STAGE and DVC_ROOT for the commands it runs; a queued experiment runs in a
+    copy of its own (DVC_ROOT is then the workspace it came from), which loses nothing.
+    """
+    stage, root = os.environ.get("DVC_STAGE"), os.environ.get("DVC_ROOT")
+    return stage if stage and root and Path(root).resolve() == Path.cwd().resolve() else None
 
 
 class _stage_lock:

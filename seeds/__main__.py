@@ -13,6 +13,8 @@ A continual-learning scenario has a study of its own, over its stages alone:
     python -m seeds split_mnist --wait          # -> metrics/seeds/split_mnist.json, .md
 
 Seed 0 is the default run: DVC's run-cache restores every one of its stages in seconds.
+A summary is not replaced by one of fewer seeds (a study read before its queue has run,
+say) unless `--allow-fewer` is given.
 This reads `dvc exp show --json`: the experiments of the current commit (or of `--rev`)
 whose params differ from it in `seed` alone (the newest one for each seed), and the commit itself for
 its own seed. For each model and test set it gives the mean, standard deviation (n - 1),
@@ -233,8 +235,8 @@ def seeds_per_row(summary: dict) -> dict[str, list[int]]:
 def fewer_seeds(old: dict, new: dict) -> str | None:
     """How `new` holds fewer seeds than `old` for some row, in words; None if it holds as many everywhere."""
     before, after = seeds_per_row(old), seeds_per_row(new)
-    for row, seeds in before.items():
-        found = after.get(row, [])
+    for row, found in after.items():  # a row no longer made (a strategy removed from params) is no loss
+        seeds = before.get(row, [])
         if len(found) < len(seeds):
             held = ", ".join(str(seed) for seed in seeds)
             now = ", ".join(str(seed) for seed in found) or "none"

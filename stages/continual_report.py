@@ -16,7 +16,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
 
 from mnist_transfer.artifacts import atomic_path, write_text
 from mnist_transfer.errors import DataError, StageError
@@ -28,6 +28,8 @@ from stages.report import markdown
 class Scenario(BaseModel):
     """What the report reads of one scenario's figures (class- or task-incremental)."""
 
+    model_config = ConfigDict(strict=True)  # "0.9" or true is no accuracy
+
     average_accuracy: float
     bwt: float
     forgetting: float
@@ -36,6 +38,8 @@ class Scenario(BaseModel):
 
 class StrategyMetrics(BaseModel):
     """What the report reads of metrics/continual/<scenario>/<strategy>.json (stage continual writes more)."""
+
+    model_config = ConfigDict(strict=True)
 
     accuracy: float
     kept_bytes: StrictInt

@@ -34,6 +34,7 @@ def small_params() -> dict:
         if isinstance(group, dict) and "epochs" in group:
             group["epochs"] = 1
     params["ewc"]["fisher_samples"] = 20
+    params["prepare"].update(train_limit=600, test_limit=200)  # as the workspace's splits are made
     return params
 
 
@@ -310,7 +311,8 @@ def locked_out(tmp_path: Path):
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         assert setpriv, "the permission tests need util-linux's setpriv when run as root"
-        prefix = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+        drop = "-dac_override,-dac_read_search"
+        prefix = [setpriv, f"--inh-caps={drop}", f"--bounding-set={drop}"]
     yield work, prefix
     for path in tmp_path.rglob("*"):  # let pytest clean up
         if path.is_dir():
@@ -390,7 +392,8 @@ def test_a_strategy_sample_larger_than_the_scenario_holds_is_one_line(
     assert line.startswith(
         f"error: strategies.{strategy}.{key} = {value} is more than scenario split_mnist allows: {where}"
     ), line
-    assert "training images (prepare.train_limit = null)" in line and "set it to at most " in line
+    assert "training images (prepare.train_limit = 600)" in line and "; set it to at most " in line
+    assert line.endswith(", or raise prepare.train_limit")
     assert files_outside_dvc_tmp(workspace) == before
 
 
@@ -415,9 +418,10 @@ def test_a_scenario_name_dvc_cannot_pass_is_one_line(workspace: Path, name: str)
         (lambda m: m.pop("kept_bytes"), "key kept_bytes is missing"),
         (lambda m: m.update(kept_bytes="many"), "key kept_bytes is 'many', not an integer"),
         (lambda m: m.update(task_incremental=3), "key task_incremental is 3, not an object"),
+        (lambda m: m.update(accuracy="0.9"), "key accuracy is '0.9', not a number"),
         (lambda m: m["class_incremental"]["R"].popitem(), "class_incremental.R is not a square matrix"),
     ],
-    ids=["no R", "no kept_bytes", "kept_bytes a string", "task_incremental a number", "R not square"],
+    ids=["no R", "no kept_bytes", "kept_bytes a string", "task_incremental a number", "accuracy a string", "R ragged"],
 )
 def test_a_continual_metrics_file_without_its_keys_stops_the_report(workspace: Path, damage, said: str) -> None:
     folder = workspace / "metrics" / "continual" / "split_mnist"
@@ -548,15 +552,17 @@ def test_a_replay_budget_below_one_image_a_digit_is_one_line(workspace: Path, st
     assert files_outside_dvc_tmp(workspace) == before
 
 
-def test_a_value_refused_under_dvc_says_how_to_get_the_outputs_back(workspace: Path) -> None:
-    """`dvc repro` and `dvc exp run` remove a stage's outputs before they start it (DVC_STAGE is set)."""
+def test_a_value_refused_under_dvc_says_how_to_get_the_outputs_back(workspace: Path, tmp_path: Path) -> None:
+    """`dvc repro` and `dvc exp run` remove a stage's outputs before they start it (DVC_STAGE, DVC_ROOT set)."""
     params = yaml.safe_load((workspace / "params.yaml").read_text())
     params["base"]["epochs"] = 0
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    line = refused(stage_process(workspace, "stages.base", env={"DVC_STAGE": "base"}))
+    line = refused(stage_process(workspace, "stages.base", env={"DVC_STAGE": "base", "DVC_ROOT": str(workspace)}))
     assert line == (
         "error: params.yaml: base.epochs = 0 is not allowed; expected an integer in [1, 2147483647] "
-        "(dvc removed this stage's outputs before running it: `dvc checkout` and "
-        "`git restore metrics dvclive plots` bring back the committed ones)"
+        "(dvc removed base's outputs before running it; with the committed value back, "
+        "`dvc repro base` restores them from the run-cache)"
     )
-    assert "dvc removed" not in refused(stage_process(workspace, "stages.base"))  # run by hand: nothing removed
+    queued = {"DVC_STAGE": "base", "DVC_ROOT": str(tmp_path)}  # a queued experiment's copy: nothing removed here
+    assert "dvc removed" not in refused(stage_process(workspace, "stages.base", env=queued))
+    assert "dvc removed" not in refused(stage_process(workspace, "stages.base"))  # run by hand

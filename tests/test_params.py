@@ -239,6 +239,7 @@ def test_a_scenario_is_a_params_edit(committed: dict) -> None:
     assert validate(changed)["scenarios"]["seven_then_three"]["tasks"] == [[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]]
 
 
+@pytest.mark.integration  # reads the real MNIST
 def test_the_sample_size_message_the_docs_show_is_the_one_given_on_mnist(committed: dict) -> None:
     """docs/params.md's example, from the real MNIST's split_mnist tasks."""
     from mnist_transfer.data import PARTS, Split, make_splits, read_npz

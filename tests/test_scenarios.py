@@ -220,3 +220,14 @@ def test_a_ppca_with_more_directions_than_its_images_span_is_refused() -> None:
         "strategies.ppca.components = 3: the 50 training images of digit 7 span only 3 directions, "
         "which leaves no variance for the PPCA's noise; set it to at most 2"
     )
+
+
+def test_deskew_in_chunks_is_deskew_image_by_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunks only bound memory: every image comes out as it does alone, to the bit."""
+    from mnist_transfer import pixels
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (7, 28, 28)).astype(np.float64) / 255.0
+    alone = np.stack([pixels.deskew(image[None])[0] for image in images])
+    monkeypatch.setattr(pixels, "DESKEW_CHUNK", 3)  # chunks of 3, 3 and 1
+    assert np.array_equal(pixels.deskew(images), alone)
