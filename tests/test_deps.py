@@ -85,7 +85,8 @@ def needed(cmd: str) -> set[str]:
 def stages() -> list:
     from dvc.repo import Repo
 
-    return Repo(str(ROOT)).index.stages
+    with Repo(str(ROOT)) as repo:
+        return list(repo.index.stages)
 
 
 def code_deps(stage) -> set[str]:
