@@ -54,9 +54,8 @@ def main(argv: list[str]) -> int:
     """Print the overrides as `dvc exp run` options; a bad params.yaml or an argument is one line, exit 2."""
     try:
         if argv:
-            raise StageError(
-                f"unexpected argument {argv[0]!r}; usage: dvc exp run -n quick $(python -m {__spec__.name})"
-            )
+            usage = "dvc exp run -n quick $(python -m mnist_transfer.quick)"
+            raise StageError(f"unexpected argument {argv[0]!r}; usage: {usage}")
         print(" ".join(f"-S {key}={value}" for key, value in overrides(load_params()).items()))
     except StageError as err:
         print(f"error: {err}", file=sys.stderr)
