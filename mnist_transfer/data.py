@@ -196,35 +196,3 @@ def load_split(name: str, prepared_dir: Path = PREPARED_DIR) -> Split:
         if not np.isin(y, SPLITS[name]).all():
             raise DataError(f"{path}: y_{part} has labels outside {name}; {restore_hint(path)}")
     return Split(name, *(arrays[f"{xy}_{part}"] for part in PARTS for xy in ("x", "y")))
-
-
-def balanced_counts(labels: np.ndarray, size: int) -> dict[int, int]:
-    """How many of `size` examples a class-balanced sample takes from each class in `labels`."""
-    classes = np.unique(labels)
-    return {int(c): size // len(classes) + (i < size % len(classes)) for i, c in enumerate(classes)}
-
-
-def check_sample(labels: np.ndarray, size: int, param: str, split: str, train_limit: int | None) -> None:
-    """Refuse, in one line naming both params, a class-balanced sample larger than a class holds.
-
-    `param` is the params key setting `size`; `labels` are the training labels of `split`,
-    of which params `prepare.train_limit` (`train_limit`) sets the number.
-    """
-    available = dict(zip(*np.unique(labels, return_counts=True), strict=True))
-    limit = "null" if train_limit is None else train_limit
-    for digit, wanted in balanced_counts(labels, size).items():
-        if wanted > available[digit]:
-            raise DataError(
-                f"{param} = {size} takes {wanted} images of digit {digit}, but the {split} training images "
-                f"(prepare.train_limit = {limit}) hold only {available[digit]} of them; "
-                f"lower {param} or keep more images"
-            )
-
-
-def balanced_buffer(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Indices of `size` examples, as evenly spread over the classes present as possible (check_sample first)."""
-    rng = np.random.default_rng(seed)
-    chosen = [
-        rng.choice(np.flatnonzero(labels == c), n, replace=False) for c, n in balanced_counts(labels, size).items()
-    ]
-    return np.sort(np.concatenate(chosen))

@@ -1,12 +1,12 @@
-"""Test-set metrics from predicted class probabilities (NumPy only).
+"""Test-set metrics from predicted class log-probabilities (NumPy only).
 
 The metrics files every evaluated model gets (metrics/<model>.json):
 - "accuracy" and "loss" keyed by test set ("0-4", "5-9", "0-9" or "0-1"); the loss is
   the cross-entropy of the predicted class distribution, for every one-output model
   whatever loss it was trained with, so that their losses compare. The two-head branching
-  model has no "loss": renormalising its two softmax heads caps the true class near 0.5
-  whenever both heads are confident, so its cross-entropy would be about ln 2 or more
-  however right it is, and would not compare;
+  model has no "loss": its two heads' probabilities add up to 2, and renormalising them
+  caps the true class near 0.5 whenever both heads are confident, so its cross-entropy
+  would be about ln 2 or more however right it is, and would not compare;
 - "per_class_accuracy" keyed by class index ("0".."9" for ten-digit models, "0", "1" for
   the 0-vs-1 models): a class at 0 is a class the model lost;
 - "test_images" keyed by test set.
@@ -22,30 +22,43 @@ from mnist_transfer.data import SPLITS
 _EPSILON = 1e-7
 
 
-def class_probabilities(outputs: np.ndarray | list[np.ndarray]) -> np.ndarray:
-    """A model's outputs as (N, classes) probabilities.
+def log_probabilities(outputs: np.ndarray) -> np.ndarray:
+    """A one-output model's outputs as (N, classes) float64 log-probabilities (log 0 = -inf).
 
-    One softmax output is used as is; one sigmoid unit p becomes [1 - p, p]; a list of
-    heads (the branching model: 0-4 softmax, 5-9 softmax) is concatenated into ten
-    columns and renormalised, so its argmax is the notebook's argmax over both heads.
+    One softmax output is used as is; one sigmoid unit p becomes [1 - p, p]. The two-head
+    branching model's log-probabilities come from its heads' logits instead
+    (stages.evaluate.head_log_probabilities), side by side in ten columns: comparing
+    them, rather than the heads' float32 probabilities, never meets two heads tied at 1.0.
     """
-    if isinstance(outputs, (list, tuple)):
-        both = np.concatenate([np.asarray(head, dtype=np.float64) for head in outputs], axis=1)
-        return both / both.sum(axis=1, keepdims=True)
     outputs = np.asarray(outputs, dtype=np.float64)
     if outputs.shape[1] == 1:
-        return np.concatenate([1.0 - outputs, outputs], axis=1)
-    return outputs
+        outputs = np.concatenate([1.0 - outputs, outputs], axis=1)
+    with np.errstate(divide="ignore"):
+        return np.log(outputs)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax in float64, exact for the top class too.
+
+    The top class's log-probability is -log1p(sum of exp(z_j - z_max) over the others):
+    written as z_max - log(sum of exp), it rounds to 0.0 once the others are about 37
+    below, and two such confident heads would tie.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    others = np.exp(z)
+    others[np.arange(len(z)), z.argmax(axis=1)] = 0.0  # the top class's own exp(0) = 1, left out
+    return z - np.log1p(others.sum(axis=1, keepdims=True))
 
 
 def accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(predicted == labels))
 
 
-def cross_entropy(probabilities: np.ndarray, labels: np.ndarray) -> float:
+def cross_entropy(log_probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Mean negative log-probability of the true class (probabilities clipped at 1e-7)."""
-    picked = probabilities[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.clip(picked, _EPSILON, 1.0))))
+    picked = log_probabilities[np.arange(len(labels)), labels]
+    return float(-np.mean(np.maximum(picked, np.log(_EPSILON))))
 
 
 def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: int) -> dict[str, float]:
@@ -57,21 +70,21 @@ def per_class_accuracy(predicted: np.ndarray, labels: np.ndarray, classes: int) 
     }
 
 
-def digit_metrics(probabilities: np.ndarray, labels: np.ndarray, test_sets: tuple[str, ...]) -> dict:
+def digit_metrics(log_probabilities: np.ndarray, labels: np.ndarray, test_sets: tuple[str, ...]) -> dict:
     """Accuracy and loss on each digit subset of one test set, and per-class accuracy.
 
-    `labels` are the class indices of `probabilities`' columns (digits for the 10-way
-    models, 0/1 for the 0-vs-1 models).
+    The prediction is the class of highest log-probability. `labels` are the class indices
+    of the columns (digits for the 10-way models, 0/1 for the 0-vs-1 models).
     """
     labels = labels.astype(np.int64)
-    predicted = probabilities.argmax(axis=1)
+    predicted = log_probabilities.argmax(axis=1)
     result: dict = {"accuracy": {}, "loss": {}, "test_images": {}}
     for name in test_sets:
         mask = np.isin(labels, SPLITS[name])
         result["accuracy"][name] = accuracy(predicted[mask], labels[mask])
-        result["loss"][name] = cross_entropy(probabilities[mask], labels[mask])
+        result["loss"][name] = cross_entropy(log_probabilities[mask], labels[mask])
         result["test_images"][name] = int(mask.sum())
-    result["per_class_accuracy"] = per_class_accuracy(predicted, labels, probabilities.shape[1])
+    result["per_class_accuracy"] = per_class_accuracy(predicted, labels, log_probabilities.shape[1])
     return result
 
 

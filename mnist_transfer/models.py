@@ -145,9 +145,21 @@ def build_cnn() -> keras.Model:
 # The networks a scenario can name (params scenarios.<name>.network).
 NETWORKS = {"mlp": build_mlp, "cnn": build_cnn}
 
+# The last layer of each network's trunk, the part the freeze and branch strategies share
+# and freeze after the first task: the CNN's conv blocks (the notebook's frozen layers),
+# the MLP's first layer. The layers after it are the head.
+TRUNK_END = {"mlp": "dense_1", "cnn": "flatten_1"}
+
 
 def build_network(name: str) -> keras.Model:
     return NETWORKS[name]()
+
+
+def split_network(model: keras.Model, name: str) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:
+    """(trunk layers, head layers) of a network built by build_network(name), in order, its input left out."""
+    body = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    end = [layer.name for layer in body].index(TRUNK_END[name]) + 1
+    return body[:end], body[end:]
 
 
 def rehead_full_cnn(model: keras.Model, outputs: int) -> keras.Model:
@@ -158,34 +170,6 @@ def rehead_full_cnn(model: keras.Model, outputs: int) -> keras.Model:
     """
     features = model.get_layer("flatten_1").output
     return keras.Model(model.input, _fc_head_003(features, outputs), name=f"full_cnn_{outputs}")
-
-
-@keras.saving.register_keras_serializable(package="mnist_transfer")
-class GaussianClassifier(keras.layers.Layer):
-    """Class-conditional Gaussians on fixed features: p(class | h) with equal class priors.
-
-    Each class keeps the mean and (shrunk) covariance of its features; prediction is the
-    softmax of the Gaussian log-likelihoods. A class is added from its own examples
-    alone, so learning 5-9 never needs a 0-4 image: 0-4's statistics, computed once
-    after 0-4 was learnt, stay as they are.
-    """
-
-    def __init__(self, classes: int, features: int, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.classes, self.features = classes, features
-        self.means = self.add_weight(shape=(classes, features), initializer="zeros", trainable=False, name="means")
-        self.precisions = self.add_weight(
-            shape=(classes, features, features), initializer="zeros", trainable=False, name="precisions"
-        )
-        self.log_dets = self.add_weight(shape=(classes,), initializer="zeros", trainable=False, name="log_dets")
-
-    def call(self, h: keras.KerasTensor) -> keras.KerasTensor:
-        centred = ops.expand_dims(h, 1) - self.means  # (batch, classes, features)
-        mahalanobis = ops.einsum("bcf,cfg,bcg->bc", centred, self.precisions, centred)
-        return ops.softmax(-0.5 * (mahalanobis + self.log_dets), axis=-1)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "classes": self.classes, "features": self.features}
 
 
 def precision(model: keras.Model) -> str:

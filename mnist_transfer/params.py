@@ -134,27 +134,6 @@ class Freeze(Training):
     l2: Float("a finite number >= 0.0", ge=0.0)
 
 
-class Lwf(Training):
-    temperature: Float("a finite number > 0", gt=0.0)
-    weight: Float("a finite number >= 0.0", ge=0.0)
-
-
-class Ewc(Training):
-    strength: Float("a finite number >= 0.0", ge=0.0)
-    fisher_samples: Int(1)
-
-
-class Replay(Training):
-    buffer_size: Int(5)
-    replay_batch_size: Int(1)
-
-
-class Gaussian(Group):
-    feature_model: Choice("branch_base", "base")
-    covariance: Choice("per_class", "shared")
-    shrinkage: Float("a finite number in [0.0, 1.0)", ge=0.0, lt=1.0)
-
-
 def _tasks_apart(tasks: list[list[int]]) -> list[list[int]]:
     digits = [digit for task in tasks for digit in task]
     if len(set(digits)) != len(digits):
@@ -214,49 +193,29 @@ class Scenario(Group):
 
 
 class NoParams(Group):
-    """A strategy with nothing to set (fine-tuning, joint training)."""
+    """The params of a strategy with nothing to set (fine-tuning, joint training)."""
 
 
 # A PPCA of n images has at most n - 1 directions of non-zero variance, and its noise is the
 # mean variance of the directions it leaves out: it needs one of those to be non-zero.
 PPCA_SPARE = 2
+PPCA_COMPONENTS = Annotated[Int(1, 783), Sample("digit", PPCA_SPARE, "its PPCA needs 2 more images than directions")]
+
+STRATEGIES_DIR = Path(__file__).parent / "strategies"
 
 
-class EwcStrategy(Group):
-    strength: Float("a finite number >= 0.0", ge=0.0)
-    fisher_samples: Annotated[Int(1), Sample("task")]
-
-
-class LwfStrategy(Group):
-    temperature: Float("a finite number > 0", gt=0.0)
-
-
-class ReplayStrategy(Group):
-    per_class: Annotated[Int(1), Sample("digit")]
-    max_images: Annotated[Int(1), Sample("scenario")]
-
-
-class HybridReplayStrategy(ReplayStrategy):
-    shift: Int(0, 13)
-    components: Annotated[Int(1, 783), Sample("digit", PPCA_SPARE, "its PPCA needs 2 more images than directions")]
-    drawn_per_stored: Int(1)
-
-
-class PpcaStrategy(Group):
-    components: Annotated[Int(1, 783), Sample("digit", PPCA_SPARE, "its PPCA needs 2 more images than directions")]
-    deskew: Annotated[bool, Field(strict=True), Expect("true or false")]
-
-
-class Strategies(Group):
-    """One group per continual-learning strategy (mnist_transfer/strategies/<name>.py)."""
-
-    finetune: NoParams
-    ewc: EwcStrategy
-    lwf: LwfStrategy
-    replay: ReplayStrategy
-    joint: NoParams
-    ppca: PpcaStrategy
-    hybrid_replay: HybridReplayStrategy
+def _strategy_groups(strategies: dict) -> dict:
+    for name, group in strategies.items():
+        if not isinstance(name, str) or not re.fullmatch(NAME, name):
+            raise ValueError(f"strategy name {name!r} is not an identifier (letters, digits and _); rename it")
+        if not (STRATEGIES_DIR / f"{name}.py").is_file():
+            raise ValueError(
+                f"strategy {name!r} has no module mnist_transfer/strategies/{name}.py; "
+                "add it (docs/contributing.md) or remove the group"
+            )
+        if not isinstance(group, dict):
+            raise ValueError(f"strategy {name!r} must be a mapping of its params ({{}} for none), got {group!r}")
+    return strategies
 
 
 # Keras dtype policies for params `precision` (compute.py: which CPUs run each fast).
@@ -276,18 +235,16 @@ class Params(Group):
     branch: Training
     full: FromScratch
     transfer_01: Training
-    finetune: Training
-    lwf: Lwf
-    ewc: Ewc
-    replay: Replay
-    joint: Training
-    gaussian: Gaussian
     scenarios: Annotated[
         dict[Any, Scenario],  # names checked by _names_are_identifiers, in its own words
         AfterValidator(_names_are_identifiers),
         Expect("a mapping of scenario names to scenarios"),
     ]
-    strategies: Strategies
+    strategies: Annotated[
+        dict[Any, Any],  # each group is checked against its module's schema by validate_strategy
+        AfterValidator(_strategy_groups),
+        Expect("a mapping of strategy names to params groups"),
+    ]
 
 
 def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, Any]:
@@ -297,22 +254,60 @@ def validate(raw: Any, source: str = str(PARAMS_FILE)) -> dict[str, Any]:
     """
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping of params groups, got {type(raw).__name__}")
+    return _checked(Params, raw, source, ())
+
+
+def validate_strategy(
+    name: str, schema: type[Group], group: dict, scenario: str, scenarios: list[str], source: str = str(PARAMS_FILE)
+) -> dict[str, Any]:
+    """strategies.<name> as run on `scenario`: its keys, with those of its per_scenario.<scenario> over them.
+
+    `schema` is the strategy module's Params. Keys under `per_scenario` override the group's
+    own on the scenario they name (each must be a scenario of `scenarios`); the group alone
+    and the group as overridden for each scenario must all fit the schema. Raises ParamsError naming the first
+    problem found, at the key where it is written.
+    """
+    group = dict(group)
+    where = f"strategies.{name}"
+    per_scenario = group.pop("per_scenario", {})
+    if not isinstance(per_scenario, dict):
+        raise ParamsError(f"{source}: {where}.per_scenario must map scenario names to params, got {per_scenario!r}")
+    for key, values in per_scenario.items():
+        if key not in scenarios:
+            raise ParamsError(
+                f"{source}: {where}.per_scenario.{key}: no scenario {key!r} in scenarios "
+                f"({', '.join(scenarios)}); rename it or remove it"
+            )
+        if not isinstance(values, dict):
+            raise ParamsError(f"{source}: {where}.per_scenario.{key} must be a mapping of params, got {values!r}")
+    checked = _checked(schema, group, source, ("strategies", name))
+    for key, override in per_scenario.items():  # every override, whichever scenario runs: one stage refuses them all
+        # the group alone fits, so any problem now is an overriding key's: named where it is written
+        merged = _checked(schema, {**group, **override}, source, ("strategies", name, "per_scenario", key))
+        if key == scenario:
+            checked = merged
+    return checked
+
+
+def _checked(root: type[Group], raw: dict, source: str, prefix: tuple[str, ...]) -> dict[str, Any]:
+    """`raw` validated against `root` (found at key `prefix` of the params file), as plain dicts."""
     try:
-        return Params.model_validate(raw).model_dump()
+        return root.model_validate(raw).model_dump()
     except ValidationError as err:
         # An unknown key first: it is often a typo of the key reported missing.
         first = min(err.errors(), key=lambda error: error["type"] != "extra_forbidden")
-        raise ParamsError(f"{source}: {_message(first, raw)}") from None
+        raise ParamsError(f"{source}: {_message(first, raw, root, prefix)}") from None
 
 
-def _message(error: dict, raw: dict) -> str:
+def _message(error: dict, raw: dict, root: type[Group], prefix: tuple[str, ...]) -> str:
     """One pydantic error as a line naming the key, the value and what is allowed."""
-    keys, parent, node, field = _walk(error["loc"])
-    name = ".".join(keys)
+    keys, parent, node, field = _walk(error["loc"], root)
+    name = ".".join([*prefix, *keys])
     if error["type"] == "extra_forbidden":
-        prefix = "".join(f"{key}." for key in keys[:-1])
+        where = "".join(f"{key}." for key in [*prefix, *keys[:-1]])
         close = difflib.get_close_matches(keys[-1], list(parent.model_fields), n=1)
-        hint = f"did you mean '{prefix}{close[0]}'?" if close else f"allowed: {', '.join(parent.model_fields)}"
+        allowed = ", ".join(parent.model_fields) or f"none ({where.rstrip('.')} takes no params)"
+        hint = f"did you mean '{where}{close[0]}'?" if close else f"allowed: {allowed}"
         return f"unknown key '{name}'; {hint}"
     if isinstance(node, type) and issubclass(node, Group):
         if error["type"] == "value_error":  # a check across the keys of the group
@@ -331,13 +326,13 @@ def _message(error: dict, raw: dict) -> str:
     return f"{name} = {value!r} is not allowed; expected {expect}"
 
 
-def _walk(loc: tuple) -> tuple[list[str], Any, Any, Any]:
+def _walk(loc: tuple, root: type[Group]) -> tuple[list[str], Any, Any, Any]:
     """(the keys down to the params key an error is about, the group holding it, its type, its field).
 
     A location inside a value (a list's items) stops at the key of the whole value.
     """
     keys: list[str] = []
-    parent, node, field = Params, Params, None
+    parent, node, field = root, root, None
     for part in loc:
         if isinstance(part, int):
             break

@@ -56,6 +56,10 @@ class Once:
             self.done[id(images)] = (images, converted)
         return converted
 
+    def forget(self, images: np.ndarray) -> None:
+        """Drop `images`' converted copy: an array that will not be converted again (a learnt task's training set)."""
+        self.done.pop(id(images), None)
+
 
 def _bilinear(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Each image read at (rows, cols): the four neighbouring pixels weighted by nearness, zero outside."""

@@ -20,9 +20,7 @@ from mnist_transfer.params import Params, Training, load_params
 FIXED = {
     "prepare.train_limit": 2000,
     "prepare.test_limit": 600,
-    "ewc.fisher_samples": 50,  # of 0-4 training images: about 1,000 of the 2,000
-    "replay.buffer_size": 100,
-    "strategies.ewc.fisher_samples": 50,
+    "strategies.ewc.fisher_samples": 50,  # of each task's training images
 }
 SCENARIO_ITERATIONS = 20  # steps per task
 

@@ -14,6 +14,7 @@ held-out validation images of every task, which tuning reads):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,7 +23,7 @@ import numpy as np
 from mnist_transfer.data import Split
 from mnist_transfer.errors import ParamsError
 from mnist_transfer.metrics import continual_metrics
-from mnist_transfer.params import Strategies, sample_fields
+from mnist_transfer.params import Group, sample_fields
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +57,28 @@ def make_tasks(digit_lists: list[list[int]], split: Split) -> list[Task]:
     return tasks
 
 
-def check_samples(strategy: str, params: dict, tasks: list[Task], scenario: str, train_limit: int | None) -> None:
+def check_samples(
+    schema: type[Group],
+    params: dict,
+    key_name: Callable[[str], str],
+    tasks: list[Task],
+    scenario: str,
+    train_limit: int | None,
+) -> None:
     """Refuse, in one line, a strategy param that counts more training images than the scenario's tasks hold.
 
-    The keys are those its params group marks with params.Sample: a count per digit must fit
+    The keys are those the strategy's params schema marks with params.Sample: a count per digit must fit
     the digit with the fewest training images, a count per task the smallest task, a budget
-    of the whole scenario must leave each of its digits one image at least.
+    of the whole scenario must leave each of its digits one image at least. `key_name` gives
+    a key's full name in params.yaml, where it is written.
     """
     limit = "null" if train_limit is None else train_limit
-    for key, sample in sample_fields(Strategies.model_fields[strategy].annotation).items():
+    for key, sample in sample_fields(schema).items():
         if sample.per == "scenario":
             digits = sum(len(t.digits) for t in tasks)
             if params[key] < digits:
                 raise ParamsError(
-                    f"strategies.{strategy}.{key} = {params[key]} leaves some of the {digits} digits of scenario "
+                    f"{key_name(key)} = {params[key]} leaves some of the {digits} digits of scenario "
                     f"{scenario} no stored image; set it to at least {digits}"
                 )
             continue
@@ -82,7 +91,7 @@ def check_samples(strategy: str, params: dict, tasks: list[Task], scenario: str,
         if params[key] > most:
             why = f" ({sample.why})" if sample.why else ""
             raise ParamsError(
-                f"strategies.{strategy}.{key} = {params[key]} is more than scenario {scenario} allows: "
+                f"{key_name(key)} = {params[key]} is more than scenario {scenario} allows: "
                 f"{where} has {held} training images (prepare.train_limit = {limit}){why}; "
                 f"set it to at most {most}" + ("" if train_limit is None else ", or raise prepare.train_limit")
             )

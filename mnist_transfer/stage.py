@@ -42,7 +42,8 @@ def run_stage(name: str, main: Callable[[dict], None]) -> None:
             main(params)
         # ru_maxrss is in KiB on Linux: the stage's peak memory, for docs/performance.md's table
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        log.info("%s finished in %.1f s, peak memory %.0f MiB", name, time.perf_counter() - started, peak)
+        item = " ".join([name, *sys.argv[1:]])  # e.g. "continual notebook ewc": one line per stage of a matrix
+        log.info("%s finished in %.1f s, peak memory %.0f MiB", item, time.perf_counter() - started, peak)
     except StageError as err:
         if isinstance(err, ParamsError) and (removed := _removed_by_dvc()):
             err = ParamsError(

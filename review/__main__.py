@@ -59,7 +59,7 @@ def read_at(revision: str | None, path: str) -> str | None:
 
 def report_at(revision: str | None) -> str:
     """Both report tables, made from the metrics committed at `revision` ("" where they are incomplete)."""
-    from stages.report import tables
+    from stages.report import SCENARIO, tables
 
     def read(name: str) -> dict:
         text = read_at(revision, f"metrics/{name}.json")
@@ -68,17 +68,24 @@ def report_at(revision: str | None) -> str:
         return json.loads(text)
 
     try:
-        return tables(read)
+        names = list(json.loads(read_at(revision, "metrics/headline.json") or "{}")[f"{SCENARIO}_scenario_accuracy"])
+        return tables(read, names)
     except (KeyError, json.JSONDecodeError):
         return ""
 
 
 def headline(base: str, head: str | None) -> str:
-    """metrics/headline.json on both sides, one row per model, the rows that changed in bold."""
-    sides = [
-        json.loads(read_at(revision, "metrics/headline.json") or "{}").get("test_accuracy", {})
-        for revision in (base, head)
-    ]
+    """metrics/headline.json on both sides, one row per model and strategy, the rows that changed in bold."""
+    sides = []
+    for revision in (base, head):
+        numbers = json.loads(read_at(revision, "metrics/headline.json") or "{}")
+        sides.append(
+            {
+                (name if section == "test_accuracy" else f"strategy {name}"): value
+                for section, values in numbers.items()
+                for name, value in values.items()
+            }
+        )
     rows = []
     for name in dict.fromkeys([*sides[0], *sides[1]]):
         old, new = (side.get(name) for side in sides)

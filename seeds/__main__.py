@@ -46,7 +46,7 @@ from mnist_transfer.artifacts import write_json, write_text
 from mnist_transfer.errors import StageError
 from mnist_transfer.params import load_params
 from review import ReviewError, dvc
-from stages.report import STRATEGIES, markdown
+from stages.report import markdown
 
 log = logging.getLogger("seeds")
 
@@ -67,7 +67,6 @@ ROWS = [
     ("full", "0-9", range(10), "0-9 CNN, MSE + SGD (003)"),
     ("transfer_01_softmax", "0-1", range(2), "0/1 transfer, softmax-2 (003)"),
     ("transfer_01_sigmoid", "0-1", range(2), "0/1 transfer, sigmoid-1 (003)"),
-    *((f"incremental/{strategy}", "0-9", range(10), f"strategy {strategy}") for strategy in STRATEGIES),
 ]
 
 
@@ -186,7 +185,7 @@ def _params(entry: dict) -> dict:
 
 
 def _metrics(entry: dict) -> dict:
-    """{"base": {...}, "incremental/replay": {...}} from an exp show entry's metrics files."""
+    """{"base": {...}, "continual/notebook/replay": {...}} from an exp show entry's metrics files."""
     found = (entry.get("data") or {}).get("metrics") or {}
     return {
         path.removeprefix("metrics/").removesuffix(".json"): content.get("data", {})

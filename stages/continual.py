@@ -1,6 +1,8 @@
 """Stage continual: one strategy through one scenario's tasks -> metrics/continual/<scenario>/<strategy>.json.
 
 Usage: python -m stages.continual <scenario> <strategy>   (params scenarios.<scenario>, strategies.<strategy>)
+The strategy runs with its params group's keys, and those of its `per_scenario.<scenario>`
+over them (params.validate_strategy).
 The metrics hold the accuracy matrices R (class- and task-incremental), average accuracy,
 BWT and forgetting (mnist_transfer/scenarios.py), per-class accuracy after the last task,
 the bytes of state kept between tasks and the number of images trained on.
@@ -25,15 +27,20 @@ def main(all_params: dict) -> None:
         if name not in all_params[kind]:
             raise StageError(f"params.yaml has no {kind}.{name} (it has {', '.join(all_params[kind])}); {usage}")
     scenario = all_params["scenarios"][scenario_name]
-    from mnist_transfer import scenarios
+    from mnist_transfer import scenarios, strategies, training  # TensorFlow: the strategy's module may need it
+    from mnist_transfer.artifacts import write_json
     from mnist_transfer.data import load_split
 
-    tasks = scenarios.make_tasks(scenario["tasks"], load_split("0-9"))
-    params = all_params["strategies"][strategy_name]
-    scenarios.check_samples(strategy_name, params, tasks, scenario_name, all_params["prepare"]["train_limit"])
+    params = strategies.params_for(strategy_name, all_params, scenario_name)
+    override = all_params["strategies"][strategy_name].get("per_scenario", {}).get(scenario_name, {})
 
-    from mnist_transfer import strategies, training  # TensorFlow: only once the inputs are known to be good
-    from mnist_transfer.artifacts import write_json
+    def key_name(key: str) -> str:
+        where = f"per_scenario.{scenario_name}." if key in override else ""
+        return f"strategies.{strategy_name}.{where}{key}"
+
+    tasks = scenarios.make_tasks(scenario["tasks"], load_split("0-9"))
+    schema = strategies.module(strategy_name).Params
+    scenarios.check_samples(schema, params, key_name, tasks, scenario_name, all_params["prepare"]["train_limit"])
 
     training.use_precision(all_params["precision"])
     training.seed_everything(all_params["seed"])

@@ -1,10 +1,12 @@
-"""Stage report: every model's metrics beside the notebooks' printed numbers.
+"""Stage report: every model's metrics beside the notebooks' printed numbers, and the notebooks' question.
 
-Reads metrics/*.json and metrics/incremental/*.json (nothing else) and writes
+Reads metrics/*.json and metrics/continual/notebook/*.json (nothing else) and writes
 - metrics/report.md: two Markdown tables, each with the validation accuracy that choices
-  are made on beside the test accuracy (docs/results.md shows them);
-- metrics/headline.json: one test accuracy per model, what the README, `dvc metrics diff`
-  and the review show first;
+  are made on beside the test accuracy (docs/results.md shows them): the notebooks'
+  experiments, then 5-9 after 0-4, every strategy of the `notebook` scenario beside the
+  notebooks' own `freeze` and `branch` stages;
+- metrics/headline.json: one test accuracy per model and per strategy, what the README,
+  `dvc metrics diff` and the review show first;
 - plots/incremental_accuracy.csv: 0-9 accuracy per strategy, a bar chart in `dvc plots
   show`, and the same chart as plots/incremental_accuracy.png for the docs.
 Tests make the tables again from the committed metrics. The notebooks' numbers are those
@@ -19,6 +21,7 @@ import matplotlib
 import pandas as pd
 
 from mnist_transfer.artifacts import atomic_path, write_json, write_text
+from mnist_transfer.errors import StageError
 from mnist_transfer.inputs import read_json
 from mnist_transfer.stage import run_stage
 
@@ -63,19 +66,18 @@ ROWS = [
     ("branching, head 1 on 0-9 with dual labels (000)", "branch", dual_label("head 1"), {"0-9": 0.6076}),
     ("branching, head 2 on 0-9 with dual labels (000)", "branch", dual_label("head 2"), {"0-9": 0.562}),
     ("branching, argmax over both heads (000)", "branch", "accuracy", NOTEBOOK["branch"]),
-    ("branching, argmax over both heads' log-probabilities", "branch", "exact_argmax_accuracy", NOTEBOOK["branch"]),
     ("0-9 CNN, MSE + SGD (003)", "full", "accuracy", NOTEBOOK["full"]),
     ("0/1 transfer, softmax-2 (003)", "transfer_01_softmax", "accuracy", NOTEBOOK["transfer_01_softmax"]),
     ("0/1 transfer, sigmoid-1 (003)", "transfer_01_sigmoid", "accuracy", NOTEBOOK["transfer_01_sigmoid"]),
 ]
 
 
-# Strategies for learning 5-9 after 0-4, in the order of the comparison (dvc.yaml
-# evaluate_incremental runs each).
-STRATEGIES = ["finetune", "freeze", "lwf", "ewc", "branch", "gaussian", "replay", "joint"]
+Reader = Callable[[str], dict]  # metrics file name (e.g. "base", "continual/notebook/ewc") -> its content
 
-
-Reader = Callable[[str], dict]  # metrics file name (e.g. "base", "incremental/replay") -> its content
+# The scenario that asks the notebooks' question, 5-9 after 0-4 (params scenarios), and the
+# notebooks' own stages that answer it, beside its strategies: (stage, the 0-4 model it starts from).
+SCENARIO = "notebook"
+STAGES = {"freeze": "base", "branch": "branch_base"}
 
 
 def read_metrics(name: str) -> dict:
@@ -83,30 +85,54 @@ def read_metrics(name: str) -> dict:
     return read_json(Path("metrics") / f"{name}.json")
 
 
-def strategy_label(strategy: str, metrics: dict) -> str:
-    """The strategy's name, with what its gaussian kind is."""
-    if "covariance" in metrics:
-        kind = {"per_class": "QDA", "shared": "streaming LDA"}[metrics["covariance"]]
-        return f"{strategy} ({kind})"
-    return strategy
+def strategies() -> list[str]:
+    """The strategies the notebook scenario ran (metrics/continual/notebook/<strategy>.json), by name."""
+    return sorted(path.stem for path in (Path("metrics/continual") / SCENARIO).glob("*.json"))
 
 
-def incremental_table(read: Reader) -> pd.DataFrame:
+def incremental_rows(read: Reader, names: list[str]) -> dict[str, dict]:
+    """5-9 after 0-4: per strategy of the scenario, then per notebook stage, its accuracies after both tasks."""
     rows = {}
-    for strategy in STRATEGIES:
-        metrics, notebook = read(f"incremental/{strategy}"), NOTEBOOK.get(strategy, {})
-        rows[strategy_label(strategy, metrics)] = {
-            "starts from": metrics["starts_from"],
-            "stored 0-4 images": str(metrics["stored_images"]),
-            "0-4 state kept (bytes)": f"{metrics['kept_bytes']:,}",
-            **{f"accuracy {s}": cell(metrics["accuracy"][s], notebook.get(s)) for s in ("0-4", "5-9", "0-9")},
-            "validation 0-9": f"{metrics['validation_accuracy']['0-9']:.4f}",
-            "average accuracy": f"{metrics['average_accuracy']:.4f}",
-            "BWT": f"{metrics['bwt']:+.4f}",
-            "forgetting": f"{metrics['forgetting']:.4f}",
+    for strategy in names:
+        metrics = read(f"continual/{SCENARIO}/{strategy}")
+        after = metrics["class_incremental"]["R"]["after task 2"]
+        cil = metrics["class_incremental"]
+        rows[f"{strategy} (scenario {SCENARIO})"] = {
+            "0-4": after["task 1"],
+            "5-9": after["task 2"],
+            "0-9": metrics["accuracy"],
+            "validation 0-9": metrics["validation_accuracy"],
+            "bwt": cil["bwt"],
+            "forgetting": cil["forgetting"],
+            "kept": f"{metrics['kept_bytes']:,}",
         }
+    for stage, start in STAGES.items():
+        metrics = read(stage)
+        # two tasks: BWT = R[1,0] - R[0,0], forgetting = -BWT (mnist_transfer.metrics.continual_metrics)
+        bwt = metrics["accuracy"]["0-4"] - read(start)["accuracy"]["0-4"]
+        rows[f"{stage} (stage, notebook 000)"] = {
+            **{test_set: metrics["accuracy"][test_set] for test_set in ("0-4", "5-9", "0-9")},
+            "validation 0-9": metrics["validation_accuracy"]["0-9"],
+            "bwt": bwt,
+            "forgetting": -bwt,
+            "kept": "-",
+        }
+    return rows
+
+
+def incremental_table(read: Reader, names: list[str]) -> pd.DataFrame:
+    rows = {
+        label: {
+            **{f"accuracy {s}": f"{row[s]:.4f}" for s in ("0-4", "5-9", "0-9")},
+            "validation 0-9": f"{row['validation 0-9']:.4f}",
+            "BWT": f"{row['bwt']:+.4f}",
+            "forgetting": f"{row['forgetting']:.4f}",
+            "state kept (bytes)": row["kept"],
+        }
+        for label, row in incremental_rows(read, names).items()
+    }
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table.index.name = "strategy for 5-9 after 0-4"
+    table.index.name = "5-9 after 0-4: test accuracy after both tasks"
     return table
 
 
@@ -146,31 +172,44 @@ def bar_chart(bars: pd.DataFrame, path: str) -> None:
 
 
 # The models a reviewer looks at first, and the test set each is read on: every notebook
-# experiment's model, then every strategy (0-9 after learning 5-9 after 0-4).
-HEADLINE = {"base": "0-4", "full": "0-9", "transfer_01_softmax": "0-1", "transfer_01_sigmoid": "0-1"}
+# experiment's model, then every strategy of the notebook scenario (0-9 after 5-9 after 0-4).
+HEADLINE = {
+    "base": "0-4",
+    "freeze": "0-9",
+    "branch": "0-9",
+    "full": "0-9",
+    "transfer_01_softmax": "0-1",
+    "transfer_01_sigmoid": "0-1",
+}
 
 
-def headline(read: Reader = read_metrics) -> dict:
-    """metrics/headline.json: one test accuracy per model, the dozen numbers `dvc metrics diff` shows first."""
-    accuracy = {name: read(name)["accuracy"][test_set] for name, test_set in HEADLINE.items()}
-    accuracy |= {strategy: read(f"incremental/{strategy}")["accuracy"]["0-9"] for strategy in STRATEGIES}
-    return {"test_accuracy": accuracy}
+def headline(read: Reader = read_metrics, names: list[str] | None = None) -> dict:
+    """metrics/headline.json: one test accuracy per model and strategy, the numbers `dvc metrics diff` shows first."""
+    names = strategies() if names is None else names
+    return {
+        "test_accuracy": {name: read(name)["accuracy"][test_set] for name, test_set in HEADLINE.items()},
+        f"{SCENARIO}_scenario_accuracy": {s: read(f"continual/{SCENARIO}/{s}")["accuracy"] for s in names},
+    }
 
 
-def headline_table(read: Reader = read_metrics) -> str:
+def headline_table(read: Reader = read_metrics, names: list[str] | None = None) -> str:
     """The README's results: metrics/headline.json as a table, the notebooks' figures in brackets."""
+    numbers = headline(read, names)
     rows = {
-        name: [test_set, cell(value, NOTEBOOK.get(name, {}).get(test_set))]
-        for name, value in headline(read)["test_accuracy"].items()
-        for test_set in [HEADLINE.get(name, "0-9")]
+        name: [test_set, cell(numbers["test_accuracy"][name], NOTEBOOK.get(name, {}).get(test_set))]
+        for name, test_set in HEADLINE.items()
+    }
+    rows |= {
+        f"strategy {name}": ["0-9", cell(value, None)]
+        for name, value in numbers[f"{SCENARIO}_scenario_accuracy"].items()
     }
     table = pd.DataFrame.from_dict(rows, orient="index", columns=["test set", "test accuracy, ours (notebook)"])
     table.index.name = "model"
     return markdown(table)
 
 
-def tables(read: Reader = read_metrics) -> str:
-    """metrics/report.md: the notebooks' experiments, then the strategies, from the metrics `read` gives."""
+def tables(read: Reader = read_metrics, names: list[str] | None = None) -> str:
+    """metrics/report.md: the notebooks' experiments, then 5-9 after 0-4, from the metrics `read` gives."""
     rows = {}
     for label, name, show, notebook in ROWS:
         metrics = read(name)
@@ -181,16 +220,19 @@ def tables(read: Reader = read_metrics) -> str:
         rows[label].append(cell(validation.get(widest), None))
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[*TEST_SETS, "validation 0-9 (0-1)"])
     table.index.name = "experiment: test accuracy, ours (notebook)"
-    return markdown(table) + "\n" + markdown(incremental_table(read))
+    names = strategies() if names is None else names
+    return markdown(table) + "\n" + markdown(incremental_table(read, names))
 
 
 def main(_params: dict) -> None:  # reads metrics only
-    write_text("metrics/report.md", tables())
-    write_json("metrics/headline.json", headline())
-    strategies = {s: read_metrics(f"incremental/{s}") for s in STRATEGIES}
-    bars = pd.DataFrame({"strategy": list(strategies), "accuracy": [m["accuracy"]["0-9"] for m in strategies.values()]})
+    names = strategies()
+    if not names:
+        raise StageError(f"metrics/continual/{SCENARIO}: no strategy metrics; run `dvc repro continual` first")
+    write_text("metrics/report.md", tables(read_metrics, names))
+    write_json("metrics/headline.json", headline(read_metrics, names))
+    rows = incremental_rows(read_metrics, names)
+    bars = pd.DataFrame({"strategy": list(rows), "accuracy": [row["0-9"] for row in rows.values()]})
     write_text("plots/incremental_accuracy.csv", bars.to_csv(index=False))
-    bars["strategy"] = [strategy_label(s, m) for s, m in strategies.items()]
     bar_chart(bars, "plots/incremental_accuracy.png")
     log.info("wrote metrics/report.md, metrics/headline.json and plots/incremental_accuracy.csv/.png")
 

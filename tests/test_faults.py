@@ -33,7 +33,6 @@ def small_params() -> dict:
     for group in params.values():
         if isinstance(group, dict) and "epochs" in group:
             group["epochs"] = 1
-    params["ewc"]["fisher_samples"] = 20
     params["prepare"].update(train_limit=600, test_limit=200)  # as the workspace's splits are made
     return params
 
@@ -101,17 +100,6 @@ def test_a_model_of_another_architecture_is_refused(workspace: Path) -> None:
     assert files_outside_dvc_tmp(workspace) == before
 
 
-def test_a_damaged_fisher_file_is_named(workspace: Path) -> None:
-    (workspace / "models").mkdir()
-    (workspace / "models" / "base.keras").write_bytes(base_model_bytes())
-    (workspace / "models" / "fisher.npz").write_bytes(b"PK\x03\x04 cut short")
-    before = files_outside_dvc_tmp(workspace)
-    line = refused(stage_process(workspace, "stages.ewc"))
-    assert line.startswith("error: models/fisher.npz: damaged"), line
-    assert "dvc repro --force fisher" in line
-    assert files_outside_dvc_tmp(workspace) == before
-
-
 def test_a_damaged_prepared_split_is_named(workspace: Path) -> None:
     path = workspace / "data" / "prepared" / "0-4.npz"
     path.write_bytes(path.read_bytes()[:5000])
@@ -122,10 +110,18 @@ def test_a_damaged_prepared_split_is_named(workspace: Path) -> None:
     assert files_outside_dvc_tmp(workspace) == before
 
 
+def test_a_report_without_the_notebook_scenarios_metrics_is_one_line(workspace: Path) -> None:
+    (workspace / "metrics").mkdir()
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.report"))
+    assert line == "error: metrics/continual/notebook: no strategy metrics; run `dvc repro continual` first"
+    assert files_outside_dvc_tmp(workspace) == before
+
+
 @pytest.mark.parametrize("damage", ["missing", "not JSON", "a list"])
 def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -> None:
     metrics = workspace / "metrics"
-    metrics.mkdir()
+    shutil.copytree(ROOT / "metrics" / "continual" / "notebook", metrics / "continual" / "notebook")  # read first
     if damage != "missing":
         (metrics / "base.json").write_text('{"accuracy": {"0-4": 0.9' if damage == "not JSON" else "[1, 2]")
     before = files_outside_dvc_tmp(workspace)
@@ -394,6 +390,45 @@ def test_a_strategy_sample_larger_than_the_scenario_holds_is_one_line(
     ), line
     assert "training images (prepare.train_limit = 600)" in line and "; set it to at most " in line
     assert line.endswith(", or raise prepare.train_limit")
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_an_override_under_per_scenario_is_named_where_it_is_written(workspace: Path) -> None:
+    """A too-large sample set for one scenario only: the message names the key under per_scenario."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["strategies"]["replay"]["per_scenario"] = {"split_mnist": {"per_class": 500}}
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.continual", "split_mnist", "replay"))
+    assert line.startswith(
+        "error: strategies.replay.per_scenario.split_mnist.per_class = 500 is more than scenario split_mnist allows: "
+    ), line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+@pytest.mark.parametrize(
+    ("override", "said"),
+    [
+        (
+            {"notebok": {"strength": 1.0e6}},
+            "error: params.yaml: strategies.ewc.per_scenario.notebok: no scenario 'notebok' in scenarios "
+            "(notebook, split_mnist); rename it or remove it",
+        ),
+        (
+            {"split_mnist": {"strenght": 1.0e6}},
+            "error: params.yaml: unknown key 'strategies.ewc.per_scenario.split_mnist.strenght'; "
+            "did you mean 'strategies.ewc.per_scenario.split_mnist.strength'?",
+        ),
+    ],
+    ids=["no such scenario", "unknown key"],
+)
+def test_a_bad_per_scenario_override_stops_the_continual_stage(workspace: Path, override: dict, said: str) -> None:
+    """Checked by the continual stage only (the strategy's module holds its schema): one line, nothing written."""
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["strategies"]["ewc"]["per_scenario"] = override
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = files_outside_dvc_tmp(workspace)
+    assert refused(stage_process(workspace, "stages.continual", "split_mnist", "ewc")) == said
     assert files_outside_dvc_tmp(workspace) == before
 
 

@@ -6,9 +6,11 @@ import copy
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
+from mnist_transfer import strategies
 from mnist_transfer.errors import ParamsError
 from mnist_transfer.params import load_params, validate
 
@@ -62,10 +64,6 @@ BAD = [
     ("freeze", "l2", float("nan"), ["freeze.l2", "finite"]),
     ("freeze", "momentum", float("nan"), ["freeze.momentum", "finite"]),
     ("base", "momentum", 0.9, ["base.momentum is read by optimizer sgd only", "remove base.momentum"]),
-    ("lwf", "temperature", float("-inf"), ["lwf.temperature", "finite"]),
-    ("ewc", "strength", float("inf"), ["ewc.strength", "finite"]),
-    ("gaussian", "shrinkage", float("nan"), ["gaussian.shrinkage", "finite"]),
-    ("gaussian", "covariance", "diagonal", ["gaussian.covariance", "one of per_class, shared"]),
     ("prepare", "validation_fraction", 0.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
     ("prepare", "validation_fraction", 1.0, ["prepare.validation_fraction", "> 0.0 and < 1.0"]),
     ("full", "input_divisor", 1e-38, ["full.input_divisor", "finite"]),  # 255 / it is inf
@@ -96,7 +94,7 @@ def test_bad_value_is_named(committed: dict, group: str, key: str, value: object
 DOCUMENTED = [  # the examples docs/params.md shows
     ("base", "epoch", 10),
     ("freeze", "learning_rate", "fast"),
-    ("lwf", "temperature", float("-inf")),
+    ("strategies.lwf", "temperature", float("-inf")),  # a strategy's: refused by the continual stage
     ("base", "momentum", 0.9),
 ]
 
@@ -107,7 +105,13 @@ def test_the_messages_the_docs_show_are_the_ones_given(committed: dict) -> None:
     given = []
     for group, key, value in DOCUMENTED:
         with pytest.raises(ParamsError) as raised:
-            validate(with_change(committed, group, key, value))
+            if group.startswith("strategies."):
+                name = group.removeprefix("strategies.")
+                changed = copy.deepcopy(committed)
+                changed["strategies"][name][key] = value
+                strategies.params_for(name, validate(changed), "split_mnist")
+            else:
+                validate(with_change(committed, group, key, value))
         given.append(f"error: {raised.value}")
     assert shown == given
 
@@ -152,7 +156,9 @@ def test_stage_exits_with_one_line_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing created, not even the stage lock
 
 
-@pytest.mark.parametrize("stage", ["dataset", "prepare", "base", "freeze", "evaluate", "replay", "fisher"])
+@pytest.mark.parametrize(
+    "stage", ["dataset", "prepare", "base", "freeze", "branch", "evaluate", "continual", "continual_report", "report"]
+)
 def test_every_stage_validates_params_first(tmp_path: Path, committed: dict, stage: str) -> None:
     result = run_stage(tmp_path, stage, with_change(committed, "base", "epochs", "ten"))
     assert result.returncode == 2
@@ -210,10 +216,12 @@ NESTED_BAD = [
         5,
         ["unknown key 'scenarios.split_mnist.itrations'", "did you mean 'scenarios.split_mnist.iterations'"],
     ),
-    (("strategies", "ppca", "deskew"), "yes", ["strategies.ppca.deskew = 'yes'", "true or false"]),
-    (("strategies", "replay", "per_class"), 0, ["strategies.replay.per_class", "[1, "]),
-    (("strategies", "lwf", "temprature"), 2.0, ["did you mean 'strategies.lwf.temperature'"]),
-    (("strategies", "hybrid_replay", "shift"), 14, ["strategies.hybrid_replay.shift = 14", "[0, 13]"]),
+    (
+        ("strategies", "ewc"),
+        3,
+        ["strategies: strategy 'ewc' must be a mapping of its params ({} for none), got 3"],
+    ),
+    (("strategies",), [], ["strategies = []", "a mapping of strategy names to params groups"]),
 ]
 
 
@@ -227,6 +235,198 @@ def test_bad_scenario_or_strategy_is_named(committed: dict, path: tuple, value: 
     with pytest.raises(ParamsError) as raised:
         validate(changed)
     assert all(word in str(raised.value) for word in words), str(raised.value)
+
+
+STRATEGY_BAD = [
+    # (strategy, key, value, words the message must contain): checked against the strategy module's Params
+    ("ppca", "deskew", "yes", ["strategies.ppca.deskew = 'yes'", "true or false"]),
+    ("replay", "per_class", 0, ["strategies.replay.per_class", "[1, "]),
+    (
+        "lwf",
+        "temprature",
+        2.0,
+        ["unknown key 'strategies.lwf.temprature'", "did you mean 'strategies.lwf.temperature'"],
+    ),
+    ("lwf", "temperature", float("-inf"), ["strategies.lwf.temperature = -inf", "finite"]),
+    ("ewc", "strength", float("inf"), ["strategies.ewc.strength = inf", "finite"]),
+    ("ewc", "strength", -1.0, ["strategies.ewc.strength = -1.0", "a finite number >= 0.0"]),
+    ("ewc", "fisher_samples", _DELETE, ["missing key strategies.ewc.fisher_samples", "integer"]),
+    ("hybrid_replay", "shift", 14, ["strategies.hybrid_replay.shift = 14", "[0, 13]"]),
+    ("finetune", "epochs", 3, ["unknown key 'strategies.finetune.epochs'"]),  # NoParams: no key at all
+    ("freeze", "lr", 0.1, ["unknown key 'strategies.freeze.lr'"]),
+    ("branch", "lr", 0.1, ["unknown key 'strategies.branch.lr'"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "key", "value", "words"), STRATEGY_BAD, ids=[f"{n}.{k}={v!r}"[:40] for n, k, v, _ in STRATEGY_BAD]
+)
+def test_bad_strategy_param_is_named(committed: dict, strategy: str, key: str, value: object, words: list) -> None:
+    """The whole file passes `validate` (every stage but continual runs); the strategy's own schema refuses it."""
+    params = validate(with_strategy(committed, strategy, {key: value}))
+    with pytest.raises(ParamsError) as raised:
+        strategies.params_for(strategy, params, "split_mnist")
+    message = str(raised.value)
+    assert message.startswith("params.yaml: ") and "\n" not in message
+    assert all(word in message for word in words), message
+
+
+def with_strategy(params: dict, name: str, changes: dict) -> dict:
+    """`params` with keys of strategies.<name> set (or deleted, value _DELETE)."""
+    changed = copy.deepcopy(params)
+    group = changed["strategies"].setdefault(name, {})
+    for key, value in changes.items():
+        if value is _DELETE:
+            del group[key]
+        else:
+            group[key] = value
+    return changed
+
+
+def test_every_committed_strategy_group_fits_its_module(committed: dict) -> None:
+    params = validate(committed)
+    for name in params["strategies"]:
+        for scenario in params["scenarios"]:
+            group = dict(committed["strategies"][name])
+            override = group.pop("per_scenario", {}).get(scenario, {})
+            assert strategies.params_for(name, params, scenario) == {**group, **override}
+    assert strategies.params_for("ewc", params, "split_mnist") == {"strength": 1e9, "fisher_samples": 500}
+
+
+def test_a_per_scenario_override_replaces_the_key_on_its_scenario_only(committed: dict) -> None:
+    params = validate(with_strategy(committed, "ewc", {"per_scenario": {"notebook": {"strength": 1e6}}}))
+    notebook = strategies.params_for("ewc", params, "notebook")
+    split = strategies.params_for("ewc", params, "split_mnist")
+    assert notebook == {"strength": 1e6, "fisher_samples": 500}  # the other key as the group has it
+    assert split == {"strength": 1e9, "fisher_samples": 500}  # no per_scenario key in what the strategy gets
+
+
+def test_an_override_may_be_empty_and_other_scenarios_need_none(committed: dict) -> None:
+    params = validate(with_strategy(committed, "replay", {"per_scenario": {"notebook": {}}}))
+    assert strategies.params_for("replay", params, "notebook") == committed["strategies"]["replay"]
+
+
+PER_SCENARIO_BAD = [
+    # (per_scenario, the one line given, less "params.yaml: ")
+    (
+        {"notebok": {"strength": 1e6}},
+        "strategies.ewc.per_scenario.notebok: no scenario 'notebok' in scenarios (notebook, split_mnist); "
+        "rename it or remove it",
+    ),
+    (
+        {"notebook": {"strenght": 1e6}},
+        "unknown key 'strategies.ewc.per_scenario.notebook.strenght'; "
+        "did you mean 'strategies.ewc.per_scenario.notebook.strength'?",
+    ),
+    (
+        {"notebook": {"strength": -1.0}},
+        "strategies.ewc.per_scenario.notebook.strength = -1.0 is not allowed; expected a finite number >= 0.0",
+    ),
+    (
+        {"notebook": {"fisher_samples": "many"}},
+        "strategies.ewc.per_scenario.notebook.fisher_samples = 'many' is not allowed; "
+        "expected an integer in [1, 2147483647]",
+    ),
+    (
+        {"notebook": 5},
+        "strategies.ewc.per_scenario.notebook must be a mapping of params, got 5",
+    ),
+    (
+        ["notebook"],
+        "strategies.ewc.per_scenario must map scenario names to params, got ['notebook']",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("per_scenario", "said"),
+    PER_SCENARIO_BAD,
+    ids=["unknown scenario", "unknown key", "bad value", "bad integer", "override not a mapping", "not a mapping"],
+)
+def test_a_bad_override_is_one_line_naming_the_key_where_it_is_written(committed: dict, per_scenario, said) -> None:
+    params = validate(with_strategy(committed, "ewc", {"per_scenario": per_scenario}))
+    with pytest.raises(ParamsError) as raised:
+        strategies.params_for("ewc", params, "notebook")
+    assert str(raised.value) == f"params.yaml: {said}"
+
+
+def test_validate_strategy_takes_the_module_schema_and_the_scenario_names() -> None:
+    from mnist_transfer.params import validate_strategy
+    from mnist_transfer.strategies import lwf
+
+    group = {"temperature": 2.0, "per_scenario": {"b": {"temperature": 4}}}
+    assert validate_strategy("lwf", lwf.Params, group, "a", ["a", "b"]) == {"temperature": 2.0}
+    assert validate_strategy("lwf", lwf.Params, group, "b", ["a", "b"]) == {"temperature": 4.0}
+    assert group == {"temperature": 2.0, "per_scenario": {"b": {"temperature": 4}}}  # left as it was
+    with pytest.raises(
+        ParamsError, match=r"^x.yaml: strategies.lwf.per_scenario.b: no scenario 'b' in scenarios \(a\)"
+    ):
+        validate_strategy("lwf", lwf.Params, group, "a", ["a"], source="x.yaml")
+
+
+def test_a_strategy_group_without_a_module_is_refused_by_every_stage(committed: dict, tmp_path: Path) -> None:
+    changed = with_strategy(committed, "hybrid_reply", {})
+    said = (
+        "params.yaml: strategies: strategy 'hybrid_reply' has no module mnist_transfer/strategies/hybrid_reply.py; "
+        "add it (docs/contributing.md) or remove the group"
+    )
+    with pytest.raises(ParamsError) as raised:
+        validate(changed)
+    assert str(raised.value) == said
+    result = run_stage(tmp_path, "base", changed)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [f"error: {said}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+@pytest.mark.parametrize("name", ["hybrid-replay", "2ewc"])
+def test_a_strategy_name_that_is_no_identifier_is_refused(committed: dict, name: str) -> None:
+    with pytest.raises(ParamsError) as raised:
+        validate(with_strategy(committed, name, {}))
+    assert str(raised.value) == (
+        f"params.yaml: strategies: strategy name '{name}' is not an identifier (letters, digits and _); rename it"
+    )
+
+
+def toy_tasks(digit_lists: list[list[int]], per_digit: dict[int, int]) -> list:
+    """Tasks holding `per_digit[d]` training images of each digit d (no pixels needed)."""
+    from mnist_transfer.scenarios import Task
+
+    tasks = []
+    for digits in digit_lists:
+        y = np.concatenate([np.full(per_digit[d], d, dtype=np.uint8) for d in digits])
+        empty = np.zeros((0, 28, 28), dtype=np.uint8)
+        x = np.zeros((len(y), 28, 28), dtype=np.uint8)
+        tasks.append(Task(tuple(digits), x, y, empty, y[:0], empty, y[:0]))
+    return tasks
+
+
+def test_check_samples_reads_the_schema_and_names_the_key_where_it_is_written() -> None:
+    from mnist_transfer.scenarios import check_samples
+    from mnist_transfer.strategies import ewc, hybrid_replay, ppca, replay
+
+    tasks = toy_tasks([[0, 1], [2, 3]], {0: 50, 1: 40, 2: 60, 3: 70})
+    where = lambda key: f"strategies.replay.per_scenario.two.{key}"  # noqa: E731
+    check_samples(replay.Params, {"per_class": 40, "max_images": 4}, where, tasks, "two", 100)  # fits exactly
+    with pytest.raises(ParamsError) as raised:
+        check_samples(replay.Params, {"per_class": 41, "max_images": 100}, where, tasks, "two", 100)
+    assert str(raised.value) == (
+        "strategies.replay.per_scenario.two.per_class = 41 is more than scenario two allows: digit 1 has 40 "
+        "training images (prepare.train_limit = 100); set it to at most 40, or raise prepare.train_limit"
+    )
+    with pytest.raises(ParamsError) as raised:
+        check_samples(replay.Params, {"per_class": 5, "max_images": 3}, where, tasks, "two", None)
+    assert str(raised.value) == (
+        "strategies.replay.per_scenario.two.max_images = 3 leaves some of the 4 digits of scenario two "
+        "no stored image; set it to at least 4"
+    )
+    name = lambda key: f"strategies.ewc.{key}"  # noqa: E731
+    with pytest.raises(ParamsError, match=r"^strategies.ewc.fisher_samples = 91 .*task 1 \[0, 1\] has 90 "):
+        check_samples(ewc.Params, {"strength": 1.0, "fisher_samples": 91}, name, tasks, "two", None)
+    components = {"components": 39, "deskew": True}  # 40 images of digit 1: the PPCA needs 2 spare
+    with pytest.raises(ParamsError, match=r"^strategies.ppca.components = 39 .*\(its PPCA needs 2 more images"):
+        check_samples(ppca.Params, components, lambda key: f"strategies.ppca.{key}", tasks, "two", None)
+    hybrid = {"per_class": 3, "max_images": 10, "shift": 2, "components": 38, "drawn_per_stored": 1}
+    check_samples(hybrid_replay.Params, hybrid, lambda key: key, tasks, "two", None)
 
 
 def test_a_scenario_is_a_params_edit(committed: dict) -> None:
@@ -244,13 +444,15 @@ def test_the_sample_size_message_the_docs_show_is_the_one_given_on_mnist(committ
     """docs/params.md's example, from the real MNIST's split_mnist tasks."""
     from mnist_transfer.data import PARTS, Split, make_splits, read_npz
     from mnist_transfer.scenarios import check_samples, make_tasks
+    from mnist_transfer.strategies import replay
 
     from .conftest import mnist_path
 
+    name = lambda key: f"strategies.replay.{key}"  # noqa: E731
     arrays = make_splits(read_npz(mnist_path()), committed["prepare"]["validation_fraction"])["0-9"]
     split = Split("0-9", *(arrays[f"{xy}_{part}"] for part in PARTS for xy in ("x", "y")))
     tasks = make_tasks(committed["scenarios"]["split_mnist"]["tasks"], split)
     with pytest.raises(ParamsError) as raised:
-        check_samples("replay", {"per_class": 6000, "max_images": 1000}, tasks, "split_mnist", None)
+        check_samples(replay.Params, {"per_class": 6000, "max_images": 1000}, name, tasks, "split_mnist", None)
     shown = [line for line in (ROOT / "docs" / "params.md").read_text().splitlines() if "per_class = 6000" in line]
     assert shown == [f"error: {raised.value}"]

@@ -48,17 +48,10 @@ METRICS = [
     "branch_base",
     "branch",
     "full",
-    "gaussian_base",
     "transfer_01_softmax",
     "transfer_01_sigmoid",
 ]
-# strategy: the 0-4 model it starts from (dvc.yaml evaluate_incremental)
-STRATEGIES = {
-    name: body["start"]
-    for name, body in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate_incremental"][
-        "foreach"
-    ].items()
-}
+STRATEGIES = list(yaml.safe_load((ROOT / "params.yaml").read_text())["strategies"])
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
@@ -171,62 +164,25 @@ def test_repro_writes_every_metrics_file(base_run: Path) -> None:
     assert sorted(branch["dual_label_accuracy"]) == ["head 1", "head 2"]
     assert "loss" not in branch
     # the 0-4 models never saw 5-9: they cannot get any of them right
-    for name in ("base", "branch_base", "gaussian_base"):
+    for name in ("base", "branch_base"):
         assert json.loads((base_run / "metrics" / f"{name}.json").read_text())["accuracy"]["5-9"] == 0.0
     live = json.loads((base_run / "dvclive" / "base" / "metrics.json").read_text())
     assert live["cpu_isa"] == compute.machine()["cpu_isa"]
     assert (base_run / "plots" / "curves" / "base" / "loss.csv").read_text().startswith("epoch,split,loss\n")
-    for name, start in STRATEGIES.items():
-        metrics = json.loads((base_run / "metrics" / "incremental" / f"{name}.json").read_text())
-        assert {"accuracy", "per_class_accuracy", "average_accuracy", "bwt", "forgetting", "kept_bytes"} <= set(metrics)
-        assert metrics["starts_from"] == start
-        # BWT and forgetting follow from R: the strategy's own start model, then the strategy
-        before = json.loads((base_run / "metrics" / f"{start}.json").read_text())["accuracy"]
-        after = metrics["accuracy"]
-        assert metrics["bwt"] == pytest.approx(after["0-4"] - before["0-4"], abs=1e-12)
-        assert metrics["forgetting"] == pytest.approx(before["0-4"] - after["0-4"], abs=1e-12)
-        assert metrics["average_accuracy"] == pytest.approx((after["0-4"] + after["5-9"]) / 2, abs=1e-12)
-    kept = {name: _kept(base_run, name) for name in STRATEGIES}
-    assert kept["finetune"] == kept["freeze"] == kept["branch"] == 0
-    assert kept["replay"] == quick.FIXED["replay.buffer_size"] * 785  # the buffer's images and labels
-    assert kept["ewc"] == 2 * kept["lwf"] > 0  # Fisher + anchor per weight; one old model
-    assert kept["joint"] > 0 and kept["joint"] % 785 == 0
-    per_class, shared = 5 * (128 + 128 * 128 + 1) * 4, (5 * 128 + 128 * 128 + 6) * 4
-    assert kept["gaussian"] == {"per_class": per_class, "shared": shared}[_params(base_run)["gaussian"]["covariance"]]
+    # the report: the notebooks' question, every strategy of the notebook scenario beside the notebook stages
     report = (base_run / "metrics" / "report.md").read_text()
-    assert all(f"| {name} " in report for name in STRATEGIES)
+    assert all(f"| {name} (scenario notebook) " in report for name in STRATEGIES)
+    assert "| freeze (stage, notebook 000) " in report and "| branch (stage, notebook 000) " in report
+    headline = json.loads((base_run / "metrics" / "headline.json").read_text())
+    assert sorted(headline["notebook_scenario_accuracy"]) == sorted(STRATEGIES)
+    for name in STRATEGIES:
+        metrics = json.loads((base_run / "metrics" / "continual" / "notebook" / f"{name}.json").read_text())
+        assert headline["notebook_scenario_accuracy"][name] == metrics["accuracy"]
     assert (base_run / "plots" / "incremental_accuracy.csv").read_text().startswith("strategy,accuracy\n")
 
 
 def _params(workspace: Path) -> dict:
     return yaml.safe_load((workspace / "params.yaml").read_text())
-
-
-def _kept(workspace: Path, strategy: str) -> int:
-    return json.loads((workspace / "metrics" / "incremental" / f"{strategy}.json").read_text())["kept_bytes"]
-
-
-def test_gaussian_keeps_its_0_4_statistics_when_it_learns_5_9(base_run: Path) -> None:
-    """models/gaussian.keras holds gaussian_base.keras's 0-4 Gaussians, plus five new ones.
-
-    Per-class covariances: all of the 0-4 statistics are unchanged. Streaming LDA: the 0-4
-    means are; the covariance is shared by all digits and goes on learning from 5-9.
-    """
-    import keras
-
-    from mnist_transfer.models import GaussianClassifier  # noqa: F401 (registers the layer)
-
-    def statistics(name: str) -> list:
-        model = keras.models.load_model(base_run / "models" / f"{name}.keras", compile=False)
-        return model.get_layer("gaussian_classifier").get_weights()
-
-    before, after = statistics("gaussian_base"), statistics("gaussian")
-    assert len(before[0]) == 5 and len(after[0]) == 10
-    unchanged = zip(before, after, strict=True)
-    if _params(base_run)["gaussian"]["covariance"] == "shared":
-        unchanged = [(before[0], after[0])]
-    for old, new in unchanged:
-        np.testing.assert_array_equal(old, new[:5])
 
 
 def test_every_stage_enters_the_run_cache(base_run: Path) -> None:
@@ -452,10 +408,57 @@ def test_a_comment_in_one_strategy_reruns_only_its_stages(workspace: Path) -> No
     assert run(["git", "status", "--porcelain", "metrics", "plots"], workspace).stdout == ""  # a comment: same results
 
 
-def test_replay_buffer_experiment_reruns_only_replay_and_report(workspace: Path) -> None:
-    result = dvc("exp", "run", "-S", "replay.buffer_size=20", cwd=workspace)
-    assert ran(result.stdout) | restored(result.stdout) == {"replay", "evaluate_incremental@replay", "report"}
-    assert "| replay | base | 20 | 15,700 |" in (workspace / "metrics" / "report.md").read_text()  # 20 x 785 bytes
+MINE = '''"""Fine-tuning at a scaled learning rate: a strategy added as docs/contributing.md says."""
+
+from mnist_transfer.params import Float, Group
+from mnist_transfer.quiet_tf import keras
+from mnist_transfer.strategies.network import NetworkStrategy
+
+
+class Params(Group):
+    learning_rate_scale: Float("a finite number > 0", gt=0.0)
+
+
+class Strategy(NetworkStrategy):
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        rate = self.scenario["learning_rate"] * self.params["learning_rate_scale"]
+        return keras.optimizers.Adam(learning_rate=rate)
+'''
+
+
+def test_a_strategy_added_as_the_recipe_says_runs_on_every_scenario(workspace: Path) -> None:
+    """docs/contributing.md: a module and a params group, nothing else, and `dvc repro` runs it and reports it."""
+    recipe = (ROOT / "docs" / "contributing.md").read_text()
+    assert "## Adding a strategy" in recipe and "strategies.<name>" in recipe
+    (workspace / "mnist_transfer" / "strategies" / "mine.py").write_text(MINE)
+    set_params(workspace, lambda params: params["strategies"].update(mine={"learning_rate_scale": 0.5}))
+    changed = run(["git", "status", "--porcelain"], workspace).stdout.split("\n")
+    assert sorted(line[3:] for line in changed if line) == ["mnist_transfer/strategies/mine.py", "params.yaml"]
+    scenarios = list(_params(workspace)["scenarios"])
+    mine = {f"continual@{scenario}-mine" for scenario in scenarios}
+    assert set(json.loads(dvc("status", "--json", cwd=workspace).stdout)) == mine
+    result = dvc("repro", cwd=workspace)
+    assert ran(result.stdout) == mine | {f"continual_report@{scenario}" for scenario in scenarios} | {"report"}
+    for scenario in scenarios:
+        assert "| mine |" in (workspace / "metrics" / "continual" / f"{scenario}.md").read_text()
+    assert "| mine (scenario notebook) |" in (workspace / "metrics" / "report.md").read_text()
+
+
+def test_a_per_scenario_override_reruns_only_its_strategy_and_applies_to_its_scenario(workspace: Path) -> None:
+    """`strategies.replay.per_scenario.notebook.per_class` sets replay's buffer on that scenario alone.
+
+    The strategy's stages rerun (its params group changed) with the reports that read them;
+    on split_mnist it gives the same results as before.
+    """
+    split_mnist = workspace / "metrics" / "continual" / "split_mnist" / "replay.json"
+    before = split_mnist.read_bytes()
+    result = dvc("exp", "run", "-S", "+strategies.replay.per_scenario.notebook.per_class=20", cwd=workspace)
+    replay = {f"continual@{scenario}-replay" for scenario in _params(workspace)["scenarios"]}
+    reports = {f"continual_report@{scenario}" for scenario in _params(workspace)["scenarios"]} | {"report"}
+    assert replay <= ran(result.stdout) | restored(result.stdout) <= replay | reports
+    notebook = json.loads((workspace / "metrics" / "continual" / "notebook" / "replay.json").read_text())
+    assert notebook["kept_bytes"] == 20 * 10 * 785  # 20 images of each digit, and their labels
+    assert split_mnist.read_bytes() == before
 
 
 def test_precision_experiment_reruns_the_tensorflow_stages(workspace: Path) -> None:

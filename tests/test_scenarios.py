@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,8 @@ def test_prediction_is_restricted_to_the_allowed_digits() -> None:
 SCENARIO = {"network": "mlp", "iterations": 40, "batch_size": 32, "learning_rate": 0.001}
 PARAMS = {
     "finetune": {},
+    "freeze": {},
+    "branch": {},
     "joint": {},
     "replay": {"per_class": 3, "max_images": 12},
     "ewc": {"strength": 1e3, "fisher_samples": 16},
@@ -100,6 +104,14 @@ def results(toy_split: Split) -> dict[str, dict]:
     return out
 
 
+def test_the_toy_params_fit_each_strategy_schema() -> None:
+    from mnist_transfer.params import validate_strategy
+    from mnist_transfer.strategies import module
+
+    for name, params in PARAMS.items():
+        assert validate_strategy(name, module(name).Params, params, "toy", ["toy"]) == params
+
+
 def test_fine_tuning_forgets_and_joint_training_does_not(results: dict) -> None:
     assert results["finetune"]["class_incremental"]["forgetting"] > 0.5
     assert results["joint"]["accuracy"] > 0.9
@@ -118,12 +130,137 @@ def test_each_strategy_states_the_bytes_it_keeps(results: dict) -> None:
     from mnist_transfer.models import build_mlp
 
     weights = build_mlp().count_params()
-    assert results["finetune"]["kept_bytes"] == 0
+    assert results["finetune"]["kept_bytes"] == results["freeze"]["kept_bytes"] == 0
     assert results["lwf"]["kept_bytes"] == weights * 4  # the network before the task
     assert results["ewc"]["kept_bytes"] == 5 * 2 * weights * 4  # a Fisher and the weights per task
     assert results["joint"]["kept_bytes"] == 600 * (28 * 28 + 1)  # every training image
     assert results["ppca"]["kept_bytes"] == 10 * (784 * 4 + 3 + 1) * 4
     assert results["hybrid_replay"]["kept_bytes"] == 10 * (28 * 28 + 1) + 10 * 784 * (1 + 3) * 4  # images, PPCAs
+
+
+def weights_of(layers: list) -> list[np.ndarray]:
+    return [np.copy(w) for layer in layers for w in layer.get_weights()]
+
+
+def same(before: list[np.ndarray], after: list[np.ndarray]) -> bool:
+    return len(before) == len(after) and all(np.array_equal(b, a) for b, a in zip(before, after, strict=True))
+
+
+def test_freeze_trains_the_trunk_on_the_first_task_only(toy_split: Split) -> None:
+    from mnist_transfer import training
+    from mnist_transfer.models import TRUNK_END, split_network
+    from mnist_transfer.strategies import load
+
+    training.seed_everything(0)
+    freeze = load("freeze", {}, SCENARIO, seed=0)
+    trunk, head = split_network(freeze.network, SCENARIO["network"])
+    assert trunk[-1].name == TRUNK_END["mlp"] and head
+    tasks = make_tasks(FIVE_TASKS, toy_split)
+    initial = weights_of(trunk)
+    freeze.learn(tasks[0], tasks[0].digits)
+    assert not same(initial, weights_of(trunk))  # the whole network learns the first task
+    after_first, head_after_first = weights_of(trunk), weights_of(head)
+    seen = tasks[0].digits
+    for task in tasks[1:3]:
+        seen = seen + task.digits
+        freeze.learn(task, seen)
+    assert same(after_first, weights_of(trunk))  # to the bit
+    assert not any(np.array_equal(b, a) for b, a in zip(head_after_first, weights_of(head), strict=True))
+
+
+def test_branch_changes_no_earlier_head(toy_split: Split) -> None:
+    """The trunk and head 1 are frozen after task 1, each later head after its task: every head stays as learnt."""
+    from mnist_transfer import training
+    from mnist_transfer.models import split_network
+    from mnist_transfer.strategies import load
+
+    training.seed_everything(0)
+    branch = load("branch", {}, SCENARIO, seed=0)
+    trunk, _ = split_network(branch.network, SCENARIO["network"])
+    initial_trunk = weights_of(trunk)
+    learnt, seen = [], ()
+    for task in make_tasks(FIVE_TASKS, toy_split):
+        seen = seen + task.digits
+        branch.learn(task, seen)
+        head, digits = branch.heads[-1]
+        assert digits == task.digits
+        learnt.append(weights_of(split_network(head, SCENARIO["network"])[1]))
+    assert len(branch.heads) == 5 and not same(initial_trunk, weights_of(trunk))
+    trunk_after_first = weights_of(split_network(branch.heads[0][0], SCENARIO["network"])[0])
+    for (head, _), weights in zip(branch.heads, learnt, strict=True):
+        own_trunk, own_head = split_network(head, SCENARIO["network"])
+        assert same(weights, weights_of(own_head))
+        assert same(trunk_after_first, weights_of(own_trunk))  # one trunk, shared by every head
+    assert not same(learnt[0], learnt[1])  # a head of its own, not head 1 again
+
+
+def test_branch_keeps_each_tasks_task_incremental_accuracy(results: dict) -> None:
+    """Told the task, an image is read by its task's head alone, which nothing changes after its task."""
+    task_il = results["branch"]["task_incremental"]["R"]
+    assert task_il["after task 5"]["task 1"] == task_il["after task 1"]["task 1"] > 0.9
+    for j in range(1, 6):
+        assert len({task_il[f"after task {i}"][f"task {j}"] for i in range(j, 6)}) == 1
+    assert results["branch"]["task_incremental"]["forgetting"] == 0.0
+
+
+def test_branch_keeps_the_earlier_heads_parameters(results: dict) -> None:
+    from mnist_transfer.models import build_mlp, split_network
+
+    _, head = split_network(build_mlp(), "mlp")
+    head_params = sum(layer.count_params() for layer in head)
+    assert head_params == 400 * 400 + 400 + 400 * 10 + 10
+    assert results["branch"]["kept_bytes"] == 4 * head_params * 4  # heads 1 to 4, as float32
+
+
+def test_ewc_fisher_in_chunks_is_the_fisher_of_every_image_at_once(
+    toy_split: Split, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunks only bound memory: the sums of squared gradients come out as in one chunk, to float32 rounding."""
+    from mnist_transfer import models
+    from mnist_transfer.quiet_tf import keras, tf
+    from mnist_transfer.strategies import ewc
+    from mnist_transfer.strategies.network import digit_mask, masked_logits
+
+    def tiny() -> keras.Model:
+        inputs = keras.Input((28 * 28,))
+        hidden = keras.layers.Dense(8, activation="relu")(inputs)
+        return keras.Model(inputs, keras.layers.Dense(10)(hidden))
+
+    monkeypatch.setitem(models.NETWORKS, "tiny", tiny)
+    scenario = {**SCENARIO, "network": "tiny"}
+    params = {"strength": 1.0, "fisher_samples": 23}
+    task = make_tasks(FIVE_TASKS, toy_split)[1]
+    task = dataclasses.replace(task, x_train=task.x_train[:23], y_train=task.y_train[:23])  # every image, in order
+    first = ewc.Strategy(params, scenario, seed=0)
+    fishers, chunks = [], []
+    for chunk in (1000, 5):  # one chunk; chunks of 5, 5, 5, 5 and 3
+        monkeypatch.setattr(ewc, "FISHER_CHUNK", chunk)
+        strategy = first if not fishers else ewc.Strategy(params, scenario, seed=0)
+        strategy.network.set_weights(first.network.get_weights())
+        sums, sizes = strategy._squared_gradient_sums, []
+        strategy._squared_gradient_sums = lambda x, allowed, sums=sums, sizes=sizes: (
+            sizes.append(len(x)) or sums(x, allowed)
+        )
+        strategy.after_task(task, (0, 1, 2, 3))
+        fishers.append([f.numpy() for f in strategy.terms[0][0]])
+        chunks.append(sizes)
+    assert chunks == [[23], [5, 5, 5, 5, 3]]
+    whole, chunked = fishers
+    assert [f.shape for f in whole] == [(784, 8), (8,), (8, 10), (10,)]
+    assert all(np.abs(f).max() > 0 for f in whole)
+    for one, parts in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(parts, one, rtol=1e-6, atol=1e-6 * np.abs(one).max())
+    # and both are the mean over the images of the squared gradient of log p(the network's own digit)
+    network, allowed = first.network, digit_mask((0, 1, 2, 3))
+    squares = []
+    for image in task.x_train.reshape(23, -1).astype("float32") / 255.0:
+        with tf.GradientTape() as tape:
+            log_p = tf.nn.log_softmax(masked_logits(network(image[None]), allowed))[0]
+            top = tf.reduce_max(log_p)
+        squares.append([g.numpy() ** 2 for g in tape.gradient(top, network.trainable_variables)])
+    for i, one in enumerate(whole):
+        mean = np.mean([square[i] for square in squares], axis=0)
+        np.testing.assert_allclose(one, mean, rtol=1e-5, atol=1e-6 * np.abs(mean).max())
 
 
 def test_hybrid_replay_draws_twice_as_many_images_as_it_replays_stored_ones(results: dict) -> None:

@@ -20,9 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_transfer import pixels
+from mnist_transfer.params import PPCA_COMPONENTS, Int
 from mnist_transfer.pca import fit_ppca
 from mnist_transfer.scenarios import FLOAT_BYTES, Task
-from mnist_transfer.strategies.network import ReplayStrategy
+from mnist_transfer.strategies.network import ReplayParams, ReplayStrategy
+
+
+class Params(ReplayParams):
+    shift: Int(0, 13)  # pixels a replayed stored image moves, at most
+    components: PPCA_COMPONENTS  # principal directions of each digit's PPCA the drawn images come from
+    drawn_per_stored: Int(1)  # images drawn per stored image replayed
 
 
 class Strategy(ReplayStrategy):
@@ -45,6 +52,7 @@ class Strategy(ReplayStrategy):
             )
             self.generators[digit] = (mean, (directions * np.sqrt(np.maximum(variances - noise, 0.0))).T.copy())
         self.digits = np.array(sorted(self.generators))
+        self._deskewed.forget(task.x_train)  # what it keeps of the task is above
 
     def replay_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
         stored = super().replay_batch()

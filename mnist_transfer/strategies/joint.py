@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_transfer.params import NoParams as Params
 from mnist_transfer.scenarios import IMAGE_BYTES, Task
 from mnist_transfer.strategies.network import NetworkStrategy
+
+__all__ = ["Params", "Strategy"]
 
 
 class Strategy(NetworkStrategy):

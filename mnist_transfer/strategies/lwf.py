@@ -10,9 +10,14 @@ and the weighting is theirs.
 from __future__ import annotations
 
 from mnist_transfer.models import build_network
+from mnist_transfer.params import Float, Group
 from mnist_transfer.quiet_tf import tf
 from mnist_transfer.scenarios import FLOAT_BYTES, Task
 from mnist_transfer.strategies.network import NetworkStrategy, digit_mask, masked_logits
+
+
+class Params(Group):
+    temperature: Float("a finite number > 0", gt=0.0)
 
 
 class Strategy(NetworkStrategy):

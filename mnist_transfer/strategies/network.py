@@ -6,15 +6,19 @@ seen so far. A strategy adds to this loop through hooks: a batch of kept images 
 into every step (`replay_batch`) or a loss on what it kept from earlier tasks
 (`kept_loss`), both weighted 1 - 1/t against the new task's 1/t at task t as in the
 reference; a penalty added to the loss (`penalty`); and what it keeps when a task ends
-(`after_task`). Experience replay, which two strategies build on, is here too.
+(`after_task`); the digits the softmax covers (`training_digits`). Experience replay,
+which two strategies build on, is here too.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import numpy as np
 
 from mnist_transfer import pixels
 from mnist_transfer.models import build_network
+from mnist_transfer.params import Group, Int, Sample
 from mnist_transfer.quiet_tf import keras, tf
 from mnist_transfer.scenarios import IMAGE_BYTES, Task
 
@@ -42,11 +46,15 @@ class NetworkStrategy:
         self.params, self.scenario = params, scenario
         self.rng = np.random.default_rng(seed)
         self.network = build_network(scenario["network"])
-        self.optimizer = keras.optimizers.Adam(learning_rate=scenario["learning_rate"])
-        if keras.mixed_precision.global_policy().name == "mixed_float16":  # float16 gradients underflow unscaled
-            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+        self.optimizer = self.make_optimizer()
         self.images_trained = 0
         self.tasks_seen = 0
+
+    def make_optimizer(self) -> keras.optimizers.Optimizer:
+        optimizer = keras.optimizers.Adam(learning_rate=self.scenario["learning_rate"])
+        if keras.mixed_precision.global_policy().name == "mixed_float16":  # float16 gradients underflow unscaled
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     # -- hooks --
     def pixels(self, images: np.ndarray) -> np.ndarray:
@@ -56,6 +64,10 @@ class NetworkStrategy:
     def training_images(self, task: Task) -> tuple[np.ndarray, np.ndarray]:
         """The images this task trains on (joint: every task's so far)."""
         return task.x_train, task.y_train
+
+    def training_digits(self, task: Task, seen: tuple[int, ...]) -> tuple[int, ...]:
+        """The digits the softmax covers while learning `task` (branch: the task's own)."""
+        return seen
 
     def replay_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
         """Kept images and labels to mix into this step, or None."""
@@ -80,7 +92,7 @@ class NetworkStrategy:
         self.tasks_seen += 1
         x, y = self.training_images(task)
         x, y = self.pixels(x), y.astype("int64")
-        allowed, new_weight = digit_mask(seen), 1.0 / self.tasks_seen
+        allowed, new_weight = digit_mask(self.training_digits(task, seen)), 1.0 / self.tasks_seen
         step = tf.function(self._step)  # traced again per task: the hooks' state changes between tasks
         batch, order = self.scenario["batch_size"], np.empty(0, dtype=np.int64)
         for _ in range(self.scenario["iterations"]):
@@ -115,6 +127,11 @@ class NetworkStrategy:
 
     def kept_bytes(self) -> int:
         return 0
+
+
+class ReplayParams(Group):
+    per_class: Annotated[Int(1), Sample("digit")]  # stored training images per digit
+    max_images: Annotated[Int(1), Sample("scenario")]  # stored images in all, at most
 
 
 class ReplayStrategy(NetworkStrategy):

@@ -12,11 +12,20 @@ Kept: per digit the mean, the directions, their variances and σ², in float32.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Annotated
 
+import numpy as np
+from pydantic import Field
+
+from mnist_transfer.params import PPCA_COMPONENTS, Expect, Group
 from mnist_transfer.pca import fit_ppca
 from mnist_transfer.pixels import SIDE, Once, deskewed_flat
 from mnist_transfer.scenarios import FLOAT_BYTES, Task
+
+
+class Params(Group):
+    components: PPCA_COMPONENTS  # principal directions per digit
+    deskew: Annotated[bool, Field(strict=True), Expect("true or false")]  # shear each image upright first
 
 
 class Strategy:

@@ -5,6 +5,7 @@ After each task, `per_class` images of each of its digits join the buffer (at mo
 adds `batch_size` buffer images, their loss weighted 1 - 1/t (van de Ven et al.).
 """
 
+from mnist_transfer.strategies.network import ReplayParams as Params
 from mnist_transfer.strategies.network import ReplayStrategy as Strategy
 
-__all__ = ["Strategy"]
+__all__ = ["Params", "Strategy"]
