@@ -37,7 +37,7 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
     parts: dict[str, float] = {"start-up (imports, data)": 0.0}
 
     from mnist_transfer import training
-    from mnist_transfer.metrics import class_probabilities, digit_metrics
+    from mnist_transfer.metrics import digit_metrics, log_probabilities
     from mnist_transfer.models import (
         add_dense_l2,
         body_layers,
@@ -47,6 +47,7 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
         grow_branch,
         rehead_full_cnn,
     )
+    from stages.evaluate import head_log_probabilities
 
     raw = read_npz(mnist)
     limits = {"train": params["prepare"]["train_limit"], "test": params["prepare"]["test_limit"]}
@@ -86,8 +87,11 @@ def main(mnist: Path, params_file: Path, result_file: Path, precision: str = "fl
 
     def accuracy(model: keras.Model, split: str) -> float:
         x, y = test[split]
-        outputs = model.predict(training.images(x), batch_size=1024, verbose=0)
-        return digit_metrics(class_probabilities(outputs), y, (split,))["accuracy"][split]
+        if len(model.outputs) > 1:  # the two-head model: its heads' log-probabilities, as stage evaluate compares them
+            logs = head_log_probabilities(model, x)
+        else:
+            logs = log_probabilities(model.predict(training.images(x), batch_size=1024, verbose=0))
+        return digit_metrics(logs, y, (split,))["accuracy"][split]
 
     results: dict[str, float] = {}
 

@@ -218,7 +218,7 @@ def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
 def test_a_param_changed_and_changed_back_is_restored_from_the_run_cache(workspace: Path) -> None:
     """Run, change a param, run, change it back, run: the stages that read it are restored, byte for byte."""
     first = outputs(workspace)
-    readers = {"freeze", "evaluate@freeze", "evaluate_incremental@freeze", "report"}
+    readers = {"freeze", "evaluate@freeze", "report"}
     set_params(workspace, lambda params: params["freeze"].update(learning_rate=0.0123))
     assert ran(dvc("repro", cwd=workspace).stdout) == readers
     assert outputs(workspace)["models/freeze.keras"] != first["models/freeze.keras"]
@@ -233,7 +233,7 @@ def test_a_param_changed_and_changed_back_is_restored_from_the_run_cache(workspa
 def test_an_experiment_then_the_same_value_in_params_runs_nothing(workspace: Path) -> None:
     """The pull-request step: try a value with `dvc exp run -S`, set it in params.yaml, `dvc repro`: all restored."""
     tried = dvc("exp", "run", "-S", "freeze.learning_rate=0.0321", cwd=workspace)
-    assert ran(tried.stdout) == {"freeze", "evaluate@freeze", "evaluate_incremental@freeze", "report"}
+    assert ran(tried.stdout) == {"freeze", "evaluate@freeze", "report"}
     tried_model = (workspace / "models" / "freeze.keras").read_bytes()
     dvc("exp", "remove", "--all", cwd=workspace)
     run(["git", "checkout", "--", "."], workspace)
