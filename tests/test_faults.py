@@ -110,18 +110,28 @@ def test_a_damaged_prepared_split_is_named(workspace: Path) -> None:
     assert files_outside_dvc_tmp(workspace) == before
 
 
-def test_a_report_without_the_notebook_scenarios_metrics_is_one_line(workspace: Path) -> None:
-    (workspace / "metrics").mkdir()
+def test_a_report_without_a_strategys_metrics_is_one_line(workspace: Path) -> None:
+    shutil.copytree(ROOT / "metrics", workspace / "metrics", ignore=shutil.ignore_patterns("finetune.json"))
     before = files_outside_dvc_tmp(workspace)
     line = refused(stage_process(workspace, "stages.report"))
-    assert line == "error: metrics/continual/notebook: no strategy metrics; run `dvc repro continual` first"
+    assert line.startswith("error: metrics/continual/notebook/finetune.json: "), line
+    assert "continual@notebook-finetune" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
+def test_a_report_on_other_notebook_tasks_is_one_line(workspace: Path) -> None:
+    params = yaml.safe_load((workspace / "params.yaml").read_text())
+    params["scenarios"]["notebook"]["tasks"] = [[0, 1, 2], [3, 4, 5, 6, 7, 8, 9]]
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.report"))
+    assert line.startswith("error: scenarios.notebook.tasks = [[0, 1, 2], [3, 4, 5, 6, 7, 8, 9]]: "), line
     assert files_outside_dvc_tmp(workspace) == before
 
 
 @pytest.mark.parametrize("damage", ["missing", "not JSON", "a list"])
 def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -> None:
     metrics = workspace / "metrics"
-    shutil.copytree(ROOT / "metrics" / "continual" / "notebook", metrics / "continual" / "notebook")  # read first
     if damage != "missing":
         (metrics / "base.json").write_text('{"accuracy": {"0-4": 0.9' if damage == "not JSON" else "[1, 2]")
     before = files_outside_dvc_tmp(workspace)

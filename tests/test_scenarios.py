@@ -368,3 +368,15 @@ def test_deskew_in_chunks_is_deskew_image_by_image(monkeypatch: pytest.MonkeyPat
     alone = np.stack([pixels.deskew(image[None])[0] for image in images])
     monkeypatch.setattr(pixels, "DESKEW_CHUNK", 3)  # chunks of 3, 3 and 1
     assert np.array_equal(pixels.deskew(images), alone)
+
+
+def test_hybrid_replay_deskews_a_chunk_at_a_time_as_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its float32 pixels, made DESKEW_CHUNK images at a time, are those of the whole array at once, cast."""
+    from mnist_transfer import pixels
+    from mnist_transfer.strategies import hybrid_replay
+
+    images = np.random.default_rng(3).integers(0, 256, (23, 28, 28), dtype=np.uint8)
+    monkeypatch.setattr(pixels, "DESKEW_CHUNK", 5)
+    np.testing.assert_array_equal(
+        hybrid_replay._deskewed_float32(images), pixels.deskewed_flat(images).astype("float32")
+    )

@@ -1,4 +1,4 @@
-"""Branching, notebook 000's second method: a new head per task on the trunk frozen after the first task.
+"""Branching, notebook 000's second method in the scenario's budget: a new head per task on the frozen trunk.
 
 The whole network (trunk and head 1) learns the first task; the trunk is then frozen, and
 each later task gets a head of its own, newly initialised, trained with the softmax over

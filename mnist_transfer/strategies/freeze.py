@@ -1,4 +1,4 @@
-"""Freeze and retrain, notebook 000's first method: after the first task the trunk is frozen, the head retrained.
+"""Freeze and retrain, notebook 000's first method in the scenario's budget: the trunk frozen after task 1.
 
 The whole network learns the first task; from then on the trunk (the CNN's conv blocks,
 the MLP's first layer: models.TRUNK_END) stays as it is and only the head trains, with the
