@@ -132,6 +132,7 @@ def test_a_report_on_other_notebook_tasks_is_one_line(workspace: Path) -> None:
 @pytest.mark.parametrize("damage", ["missing", "not JSON", "a list"])
 def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -> None:
     metrics = workspace / "metrics"
+    metrics.mkdir()
     if damage != "missing":
         (metrics / "base.json").write_text('{"accuracy": {"0-4": 0.9' if damage == "not JSON" else "[1, 2]")
     before = files_outside_dvc_tmp(workspace)
