@@ -302,15 +302,20 @@ def test_review_shows_the_one_param_changed_and_the_metrics_it_moved(workspace: 
         # the headline first: every model, and in bold the ones the change moved
         assert next(iter(sections)).startswith("Headline")
         headline = [line for line in next(iter(sections.values())).splitlines() if line.startswith("| ")][1:]
-        models = json.loads((workspace / "metrics" / "headline.json").read_text())["test_accuracy"]
-        assert [row.split("|")[1].strip(" *") for row in headline] == list(models)
+        numbers = json.loads((workspace / "metrics" / "headline.json").read_text())
+        names = [  # in the file's order: the models' section, the strategies' section ("strategy <name>")
+            name if section == "test_accuracy" else f"strategy {name}"
+            for section, values in numbers.items()
+            for name in values
+        ]
+        assert [row.split("|")[1].strip(" *") for row in headline] == names
         bold = {row.split("|")[1].strip(" *") for row in headline if row.startswith("| **")}
         assert bold and bold <= {"transfer_01_softmax", "transfer_01_sigmoid"}
         ran_under = sections["What each side ran under"]
         assert "| precision | float32 | float32 |" in ran_under
         assert f"| CPU kind of the training runs | {compute.machine()['cpu_isa']} |" in ran_under
         reports = [body for key, body in sections.items() if key.startswith("Report at")]
-        assert len(reports) == 2 and all("| replay |" in body for body in reports)
+        assert len(reports) == 2 and all("| replay (scenario notebook) |" in body for body in reports)
         assert (out / "plots" / "index.html").is_file()
     finally:
         run(["git", "reset", "-q", "--hard", "HEAD~1"], workspace)
