@@ -36,7 +36,7 @@ class Strategy(NetworkStrategy):
         chosen = self.rng.choice(
             len(task.y_train), min(self.params["fisher_samples"], len(task.y_train)), replace=False
         )
-        x = task.x_train[np.sort(chosen)].reshape(len(chosen), -1).astype("float32") / 255.0
+        x = self.pixels(task.x_train[np.sort(chosen)])  # the network's own input, as it trains on
         allowed, fisher = digit_mask(seen), None
         for start in range(0, len(x), FISHER_CHUNK):
             sums = self._squared_gradient_sums(tf.constant(x[start : start + FISHER_CHUNK]), allowed)
