@@ -14,15 +14,13 @@ def flat(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype("float32") / 255.0
 
 
-# Images deskewed at once: each needs about twenty float64 temporaries of its size, so a
-# whole training set at once would take gigabytes; the result is the same image by image.
+# Images deskewed at once by deskewed_flat: each needs about twenty float64 temporaries of its
+# size, so a whole training set at once would take gigabytes; the result is the same image by image.
 DESKEW_CHUNK = 1024
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
     """Each (28, 28) image sheared so that its pixel mass has no row-column covariance (bilinear sampling)."""
-    if len(images) > DESKEW_CHUNK:
-        return np.concatenate([deskew(images[i : i + DESKEW_CHUNK]) for i in range(0, len(images), DESKEW_CHUNK)])
     images = images.astype(np.float64)
     rows, cols = np.mgrid[:SIDE, :SIDE].astype(np.float64)
     mass = images.sum(axis=(1, 2)) + 1e-12
@@ -37,9 +35,17 @@ def deskew(images: np.ndarray) -> np.ndarray:
     return _bilinear(images, source_rows, source_cols)
 
 
-def deskewed_flat(images: np.ndarray) -> np.ndarray:
-    """(N, 784) float64 deskewed pixels in [0, 1] of (N, 28, 28) images in [0, 255]."""
-    return deskew(images / 255.0).reshape(len(images), -1)
+def deskewed_flat(images: np.ndarray, dtype: str = "float64") -> np.ndarray:
+    """(N, 784) deskewed pixels in [0, 1] of (N, 28, 28) images in [0, 255], as `dtype`, DESKEW_CHUNK at a time.
+
+    Each chunk is deskewed in float64 and then stored as `dtype`: a float32 result of a whole
+    training set never holds its float64 copy.
+    """
+    out = np.empty((len(images), SIDE * SIDE), dtype=dtype)
+    for start in range(0, len(images), DESKEW_CHUNK):
+        chunk = images[start : start + DESKEW_CHUNK]
+        out[start : start + len(chunk)] = deskew(chunk / 255.0).reshape(len(chunk), -1)
+    return out
 
 
 class Once:

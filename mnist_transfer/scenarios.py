@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from mnist_transfer.data import Split
-from mnist_transfer.errors import ParamsError
+from mnist_transfer.errors import ParamsError, StageError
 from mnist_transfer.metrics import continual_metrics
 from mnist_transfer.params import Group, sample_fields
 
@@ -118,11 +118,24 @@ def restricted_prediction(scores: np.ndarray, digits: tuple[int, ...]) -> np.nda
     return allowed[np.argmax(scores[:, allowed], axis=1)]
 
 
+def checked_scores(strategy: Strategy, x: np.ndarray, seen: tuple[int, ...], images: str) -> np.ndarray:
+    """strategy.scores(x), refused if a seen digit's score is NaN or +inf: argmax would pick a digit at random."""
+    scores = strategy.scores(x)
+    bad = np.isnan(scores[:, list(seen)]) | np.isposinf(scores[:, list(seen)])
+    if bad.any():
+        raise StageError(
+            f"the strategy scored {int(bad.any(axis=1).sum())} of {len(x)} {images} NaN or +inf after learning "
+            f"digits {', '.join(map(str, seen))}: its training diverged; lower the scenario's learning_rate, "
+            "or set precision: float32"
+        )
+    return scores
+
+
 def score_tasks(strategy: Strategy, tested: list[Task], seen: tuple[int, ...]) -> tuple[list, list, np.ndarray]:
     """Per tested task its class- and task-incremental accuracy; the predicted digit of every test image."""
     class_il, task_il, predicted = [], [], []
     for task in tested:
-        scores = strategy.scores(task.x_test)
+        scores = checked_scores(strategy, task.x_test, seen, "test images")
         predicted.append(restricted_prediction(scores, seen))
         class_il.append(np.mean(predicted[-1] == task.y_test))
         task_il.append(np.mean(restricted_prediction(scores, task.digits) == task.y_test))
@@ -143,7 +156,9 @@ def run(strategy: Strategy, tasks: list[Task]) -> dict:
     x_val, y_val = np.concatenate([task.x_val for task in tasks]), np.concatenate([task.y_val for task in tasks])
     return {
         "accuracy": float(np.mean(predicted == y_test)),  # over every test image of the scenario's digits
-        "validation_accuracy": float(np.mean(restricted_prediction(strategy.scores(x_val), seen) == y_val)),
+        "validation_accuracy": float(
+            np.mean(restricted_prediction(checked_scores(strategy, x_val, seen, "validation images"), seen) == y_val)
+        ),
         "per_class_accuracy": {str(d): float(np.mean(predicted[y_test == d] == d)) for d in sorted(seen)},
         "class_incremental": {**continual_metrics(class_il), "R": _rows(class_il)},
         "task_incremental": {**continual_metrics(task_il), "R": _rows(task_il)},

@@ -74,6 +74,37 @@ def test_a_learner_that_forgets_scores_only_its_last_task(toy_split: Split) -> N
     assert result["per_class_accuracy"]["9"] == 1.0 and result["per_class_accuracy"]["0"] == 0.0
 
 
+class Diverged(Oracle):
+    """Scores one test image NaN (or +inf) for every seen digit, once it has learnt four digits."""
+
+    def __init__(self, bad: float, unseen_only: bool = False) -> None:
+        super().__init__()
+        self.bad, self.unseen_only = bad, unseen_only
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        scores = super().scores(x)
+        if len(self.known) >= 4:
+            columns = [d for d in range(10) if d not in self.known] if self.unseen_only else sorted(self.known)
+            scores[0, columns] = self.bad
+        return scores
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_scores_that_are_nan_or_plus_inf_are_refused_with_the_digits_learnt(toy_split: Split, bad: float) -> None:
+    from mnist_transfer.errors import StageError
+
+    with pytest.raises(StageError) as refused:
+        run(Diverged(bad), make_tasks(FIVE_TASKS, toy_split))
+    said = "the strategy scored 1 of 40 test images NaN or +inf after learning digits 0, 1, 2, 3: its training diverged"
+    assert str(refused.value).startswith(said)
+    assert "lower the scenario's learning_rate" in str(refused.value)
+
+
+def test_unseen_digits_may_score_anything(toy_split: Split) -> None:
+    """Only the seen digits' columns are read: a NaN or -inf elsewhere (branch's unseen digits) is no fault."""
+    assert run(Diverged(np.nan, unseen_only=True), make_tasks(FIVE_TASKS, toy_split))["accuracy"] == 1.0
+
+
 def test_prediction_is_restricted_to_the_allowed_digits() -> None:
     scores = np.array([[0.0, 5.0, 1.0, 9.0], [3.0, 0.0, 2.0, 9.0]])
     assert restricted_prediction(np.pad(scores, ((0, 0), (0, 6))), (0, 2)).tolist() == [2, 0]
@@ -359,24 +390,14 @@ def test_a_ppca_with_more_directions_than_its_images_span_is_refused() -> None:
     )
 
 
-def test_deskew_in_chunks_is_deskew_image_by_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The chunks only bound memory: every image comes out as it does alone, to the bit."""
+def test_deskewed_flat_in_chunks_is_deskew_image_by_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunks only bound memory: every image comes out as it does alone, to the bit, in either dtype."""
     from mnist_transfer import pixels
 
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, (7, 28, 28)).astype(np.float64) / 255.0
-    alone = np.stack([pixels.deskew(image[None])[0] for image in images])
+    images = np.random.default_rng(3).integers(0, 256, (7, 28, 28), dtype=np.uint8)
+    alone = np.stack([pixels.deskew(image[None] / 255.0)[0].reshape(-1) for image in images])
     monkeypatch.setattr(pixels, "DESKEW_CHUNK", 3)  # chunks of 3, 3 and 1
-    assert np.array_equal(pixels.deskew(images), alone)
-
-
-def test_hybrid_replay_deskews_a_chunk_at_a_time_as_all_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Its float32 pixels, made DESKEW_CHUNK images at a time, are those of the whole array at once, cast."""
-    from mnist_transfer import pixels
-    from mnist_transfer.strategies import hybrid_replay
-
-    images = np.random.default_rng(3).integers(0, 256, (23, 28, 28), dtype=np.uint8)
-    monkeypatch.setattr(pixels, "DESKEW_CHUNK", 5)
-    np.testing.assert_array_equal(
-        hybrid_replay._deskewed_float32(images), pixels.deskewed_flat(images).astype("float32")
-    )
+    np.testing.assert_array_equal(pixels.deskewed_flat(images), alone)
+    float32 = pixels.deskewed_flat(images, "float32")
+    assert float32.dtype == np.float32
+    np.testing.assert_array_equal(float32, alone.astype("float32"))

@@ -32,20 +32,12 @@ class Params(ReplayParams):
     drawn_per_stored: Int(1)  # images drawn per stored image replayed
 
 
-def _deskewed_float32(images: np.ndarray) -> np.ndarray:
-    """pixels.deskewed_flat in float32, a chunk at a time: a whole training set's float64 copies would add 0.4 GB."""
-    out = np.empty((len(images), pixels.SIDE * pixels.SIDE), dtype="float32")
-    for start in range(0, len(images), pixels.DESKEW_CHUNK):
-        out[start : start + pixels.DESKEW_CHUNK] = pixels.deskewed_flat(images[start : start + pixels.DESKEW_CHUNK])
-    return out
-
-
 class Strategy(ReplayStrategy):
     def __init__(self, params: dict, scenario: dict, seed: int) -> None:
         super().__init__(params, scenario, seed)
         self.generators: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # digit -> mean (784,), loadings (k, 784)
         self.digits = np.empty(0, dtype=np.int64)  # the digits drawn from, sorted
-        self._deskewed = pixels.Once(_deskewed_float32)
+        self._deskewed = pixels.Once(lambda images: pixels.deskewed_flat(images, "float32"))  # as the network trains
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
         """Flat deskewed pixels in [0, 1], each array deskewed once."""
