@@ -45,8 +45,8 @@ import pandas as pd
 from mnist_transfer.artifacts import write_json, write_text
 from mnist_transfer.errors import StageError
 from mnist_transfer.params import load_params
+from mnist_transfer.reports import markdown
 from review import ReviewError, dvc
-from stages.report import markdown
 
 log = logging.getLogger("seeds")
 

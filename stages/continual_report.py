@@ -16,56 +16,11 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError
 
 from mnist_transfer.artifacts import atomic_path, write_text
-from mnist_transfer.errors import DataError, StageError
-from mnist_transfer.inputs import read_json, restore_hint
+from mnist_transfer.errors import StageError
+from mnist_transfer.reports import markdown, read_strategy_metrics
 from mnist_transfer.stage import run_stage
-from stages.report import markdown
-
-
-class Scenario(BaseModel):
-    """What the report reads of one scenario's figures (class- or task-incremental)."""
-
-    model_config = ConfigDict(strict=True)  # "0.9" or true is no accuracy
-
-    average_accuracy: float
-    bwt: float
-    forgetting: float
-    R: dict[str, dict[str, float]]
-
-
-class StrategyMetrics(BaseModel):
-    """What the report reads of metrics/continual/<scenario>/<strategy>.json (stage continual writes more)."""
-
-    model_config = ConfigDict(strict=True)
-
-    accuracy: float
-    kept_bytes: StrictInt
-    images_trained: StrictInt
-    class_incremental: Scenario
-    task_incremental: Scenario
-
-
-def read_metrics(path: Path) -> dict:
-    """A strategy's metrics, or a one-line DataError naming the first key missing or of the wrong type."""
-    content = read_json(path)
-    try:
-        StrategyMetrics.model_validate(content)
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(part) for part in first["loc"])
-        expected = {"int": "an integer", "float": "a number", "dict": "an object", "model": "an object"}.get(
-            first["type"].split("_")[0]
-        )
-        problem = "is missing" if first["type"] == "missing" else f"is {first['input']!r}, not {expected or 'valid'}"
-        raise DataError(f"{path}: key {key} {problem}; {restore_hint(path)}") from None
-    for kind in ("class_incremental", "task_incremental"):
-        rows = content[kind]["R"]
-        if not rows or any(len(row) != len(rows) for row in rows.values()):
-            raise DataError(f"{path}: {kind}.R is not a square matrix; {restore_hint(path)}")
-    return content
 
 
 def matrix(rows: dict) -> np.ndarray:
@@ -106,7 +61,7 @@ def main(_params: dict) -> None:
         raise StageError("usage: python -m stages.continual_report <scenario>")
     scenario = sys.argv[1]
     folder = Path("metrics/continual") / scenario
-    results = {path.stem: read_metrics(path) for path in sorted(folder.glob("*.json"))}
+    results = {path.stem: read_strategy_metrics(path) for path in sorted(folder.glob("*.json"))}
     if not results:
         raise StageError(f"{folder}: no strategy metrics; run `dvc repro continual` first")
     write_text(folder.with_suffix(".md"), table(results))

@@ -22,7 +22,7 @@ import pandas as pd
 
 from mnist_transfer.artifacts import atomic_path, write_json, write_text
 from mnist_transfer.errors import StageError
-from mnist_transfer.inputs import read_json
+from mnist_transfer.reports import ModelMetrics, markdown, read_checked, read_strategy_metrics
 from mnist_transfer.stage import run_stage
 
 log = logging.getLogger("stages.report")
@@ -81,8 +81,9 @@ STAGES = {"freeze": "base", "branch": "branch_base"}
 
 
 def read_metrics(name: str) -> dict:
-    """metrics/<name>.json from the workspace."""
-    return read_json(Path("metrics") / f"{name}.json")
+    """metrics/<name>.json from the workspace, checked: a strategy's (continual/...) or a model's."""
+    path = Path("metrics") / f"{name}.json"
+    return read_strategy_metrics(path) if name.startswith("continual/") else read_checked(path, ModelMetrics)
 
 
 def incremental_rows(read: Reader, names: list[str]) -> dict[str, dict]:
@@ -129,14 +130,6 @@ def incremental_table(read: Reader, names: list[str]) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "5-9 after 0-4: test accuracy after both tasks"
     return table
-
-
-def markdown(table: pd.DataFrame) -> str:
-    """A GitHub Markdown table (pandas' to_markdown needs the tabulate package)."""
-    header = "| " + " | ".join([table.index.name or "", *table.columns]) + " |"
-    rule = "|" + "---|" * (len(table.columns) + 1)
-    rows = ["| " + " | ".join([str(index), *row]) + " |" for index, row in zip(table.index, table.values, strict=True)]
-    return "\n".join([header, rule, *rows]) + "\n"
 
 
 def cell(ours: float | None, notebook: float | None) -> str:

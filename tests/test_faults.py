@@ -142,6 +142,37 @@ def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -
     assert files_outside_dvc_tmp(workspace) == before
 
 
+@pytest.mark.parametrize(
+    ("name", "damage", "said"),
+    [
+        ("base", lambda m: m.pop("validation_accuracy"), "key validation_accuracy is missing"),
+        ("base", lambda m: m.update(accuracy="0.9"), "key accuracy is '0.9', not an object"),
+        (
+            "branch",
+            lambda m: m["head_accuracy"].update({"0-4": "high"}),
+            "key head_accuracy.0-4 is 'high', not a number",
+        ),
+        (
+            "continual/notebook/ewc",
+            lambda m: m.pop("validation_accuracy"),
+            "key validation_accuracy is missing",
+        ),
+    ],
+    ids=["no validation accuracy", "accuracy a string", "a head's accuracy a string", "a strategy's, no validation"],
+)
+def test_a_metrics_file_without_its_keys_stops_the_report(workspace: Path, name: str, damage, said: str) -> None:
+    shutil.copytree(ROOT / "metrics", workspace / "metrics")
+    path = workspace / "metrics" / f"{name}.json"
+    metrics = json.loads(path.read_text())
+    damage(metrics)
+    path.write_text(json.dumps(metrics))
+    before = files_outside_dvc_tmp(workspace)
+    line = refused(stage_process(workspace, "stages.report"))
+    assert line.startswith(f"error: metrics/{name}.json: {said}; "), line
+    assert f"git checkout -- metrics/{name}.json" in line
+    assert files_outside_dvc_tmp(workspace) == before
+
+
 def npz_damaged(path: Path, damage: str) -> None:
     """An .npz damaged the ways files get damaged."""
     arrays = {"x_train": np.arange(30000, dtype=np.uint8).reshape(-1, 10), "y_train": np.zeros(3000, np.uint8)}
