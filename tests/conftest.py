@@ -13,6 +13,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The integration tests first: with `-n auto --dist worksteal` (pyproject.toml), one worker starts the
+    shared small-profile run at once while the others take the unit tests, then every worker steals the rest."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)  # a stable sort: else as collected
+
+
 def mnist_path() -> Path:
     """The real MNIST: $MNIST_NPZ, else ../shared/data/mnist.npz beside the project."""
     path = Path(os.environ.get("MNIST_NPZ", ROOT.parent / "shared" / "data" / "mnist.npz"))

@@ -1,10 +1,10 @@
 """Integration: the real pipeline, run by real `dvc` commands, on a small profile of the real MNIST.
 
-One run of the whole pipeline (`base_run`, once per module) fills a DVC cache; each test
-that changes anything gets a workspace of its own: a git clone of that run whose DVC cache
-is the shared one, so no test depends on another or on their order. The cache's run-cache
-then holds every run any test made: a test that needs a stage to run, not to be restored,
-sets a param value of its own.
+One run of the whole pipeline (`base_run`, once per test session, shared by the pytest-xdist
+workers) fills a DVC cache; each test that changes anything gets a workspace of its own: a
+git clone of that run whose DVC cache is the shared one, so no test depends on another or
+on their order. The cache's run-cache then holds every run any test made: a test that needs
+a stage to run, not to be restored, sets a param value of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from filelock import FileLock
 
 from mnist_transfer import compute, quick
 
@@ -108,11 +109,28 @@ def set_params(workspace: Path, change) -> None:
     (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project on the small profile, run once by `dvc repro` and committed (its DVC cache: every test's)."""
+    """The project on the small profile, run once by `dvc repro` and committed (its DVC cache: every test's).
+
+    Made once for every pytest-xdist worker: the first to need it makes it in their shared
+    folder, under a lock that the others wait on.
+    """
     mnist_path()  # fail early and clearly without the dataset
-    work = tmp_path_factory.mktemp("pipeline")
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' own folders are side by side in the session's
+    work, done = shared / "pipeline", shared / "pipeline.done"
+    with FileLock(shared / "pipeline.lock"):
+        if not done.exists():
+            shutil.rmtree(work, ignore_errors=True)  # a worker's run that failed: make it again, and fail again
+            make_base_run(work)
+            done.touch()
+    return work
+
+
+def make_base_run(work: Path) -> None:
+    work.mkdir()
     for name in PROJECT:
         source = ROOT / name
         if source.is_dir():
@@ -127,7 +145,6 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "base" in ran(result.stdout)
     run(["git", "add", "-A"], work)
     run([*GIT, "commit", "-q", "-m", "small profile run"], work)
-    return work
 
 
 @pytest.fixture
@@ -215,34 +232,29 @@ def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
     assert_up_to_date(workspace)
 
 
-def test_a_param_changed_and_changed_back_is_restored_from_the_run_cache(workspace: Path) -> None:
-    """Run, change a param, run, change it back, run: the stages that read it are restored, byte for byte."""
+def test_a_tried_value_set_in_params_and_the_value_before_are_restored_from_the_run_cache(workspace: Path) -> None:
+    """The pull-request step and its undo: try a value with `dvc exp run -S`, set it in params.yaml, `dvc repro`:
+    restored from the run-cache; the old value back, `dvc repro`: restored again. Byte for byte, nothing run."""
     first = outputs(workspace)
     readers = {"freeze", "evaluate@freeze", "report"}
-    set_params(workspace, lambda params: params["freeze"].update(learning_rate=0.0123))
-    assert ran(dvc("repro", cwd=workspace).stdout) == readers
-    assert outputs(workspace)["models/freeze.keras"] != first["models/freeze.keras"]
-    run(["git", "checkout", "--", "params.yaml"], workspace)
-    result = dvc("repro", cwd=workspace)
-    assert ran(result.stdout) == set()
-    assert restored(result.stdout) == readers
-    assert outputs(workspace) == first
-    assert_up_to_date(workspace)
-
-
-def test_an_experiment_then_the_same_value_in_params_runs_nothing(workspace: Path) -> None:
-    """The pull-request step: try a value with `dvc exp run -S`, set it in params.yaml, `dvc repro`: all restored."""
     tried = dvc("exp", "run", "-S", "freeze.learning_rate=0.0321", cwd=workspace)
-    assert ran(tried.stdout) == {"freeze", "evaluate@freeze", "report"}
-    tried_model = (workspace / "models" / "freeze.keras").read_bytes()
+    assert ran(tried.stdout) == readers
+    tried_outputs = outputs(workspace)
+    assert tried_outputs["models/freeze.keras"] != first["models/freeze.keras"]
     dvc("exp", "remove", "--all", cwd=workspace)
     run(["git", "checkout", "--", "."], workspace)
     dvc("checkout", "--force", cwd=workspace)
     set_params(workspace, lambda params: params["freeze"].update(learning_rate=0.0321))
     result = dvc("repro", cwd=workspace)
     assert ran(result.stdout) == set()
-    assert "freeze" in restored(result.stdout)
-    assert (workspace / "models" / "freeze.keras").read_bytes() == tried_model
+    assert restored(result.stdout) == readers
+    assert outputs(workspace) == tried_outputs
+    run(["git", "checkout", "--", "params.yaml"], workspace)
+    result = dvc("repro", cwd=workspace)
+    assert ran(result.stdout) == set()
+    assert restored(result.stdout) == readers
+    assert outputs(workspace) == first
+    assert_up_to_date(workspace)
 
 
 def test_a_clone_on_another_cpu_kind_pulls_and_is_up_to_date(workspace: Path, tmp_path: Path) -> None:
@@ -273,12 +285,28 @@ def test_a_clone_on_another_cpu_kind_pulls_and_is_up_to_date(workspace: Path, tm
     assert_up_to_date(clone, env=other_cpu)
 
 
-def test_review_shows_the_one_param_changed_and_the_metrics_it_moved(workspace: Path, tmp_path: Path) -> None:
-    """Two commits on the small profile, the second changing one param: the review says exactly that."""
-    params = yaml.safe_load((workspace / "params.yaml").read_text())
-    params["transfer_01"]["learning_rate"] = 0.04
-    (workspace / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc("repro", cwd=workspace)
+def test_an_experiment_reruns_its_stages_and_its_review_shows_the_param_and_the_metrics_it_moved(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """`dvc exp run -S` on the 0/1 transfer reruns its stages alone, `dvc exp show` and `dvc metrics diff` show it;
+    committed, the review of the two commits says exactly that one param changed and what it moved."""
+    result = dvc("exp", "run", "-S", "transfer_01.learning_rate=0.05", cwd=workspace)
+    assert ran(result.stdout) | restored(result.stdout) == {
+        "transfer_01@softmax",
+        "transfer_01@sigmoid",
+        "evaluate@transfer_01_softmax",
+        "evaluate@transfer_01_sigmoid",
+        "report",
+    }
+    shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
+    text = json.dumps(shown)
+    assert '"learning_rate": 0.05' in text
+    assert "metrics/transfer_01_softmax.json" in text
+    diff = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
+    changed = diff["metrics/transfer_01_softmax.json"]["loss.0-1"]
+    assert changed["new"] != changed["old"]
+    assert "metrics/base.json" not in diff  # unchanged models show no difference
+
     run(["git", "add", "-A"], workspace)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "transfer lr"], workspace)
     try:
@@ -288,7 +316,7 @@ def test_review_shows_the_one_param_changed_and_the_metrics_it_moved(workspace: 
         sections = dict(re.findall(r"^## (.+?)\n(.*?)(?=^## |\Z)", text, flags=re.S | re.M))
         param_rows = [line for line in sections["Params that changed"].splitlines() if line.startswith("| params")]
         assert len(param_rows) == 1 and "| transfer_01.learning_rate |" in param_rows[0]
-        assert "0.04" in param_rows[0]
+        assert "0.05" in param_rows[0]
         rows = [line for line in sections["Metrics that moved"].splitlines() if line.startswith("| ")]
         moved = {row.split("|")[1].strip() for row in rows[1:]}  # less the header
         assert moved <= {
@@ -337,51 +365,28 @@ def test_prepared_splits_hold_out_validation_images(base_run: Path) -> None:
 
 
 def test_forced_repro_reproduces_every_hash(workspace: Path) -> None:
-    """Bit-reproducible: rerunning every stage gives the same bytes for every output, models included."""
+    """Bit-reproducible: every stage script and every strategy rerun gives the same bytes for every output.
+
+    Each script runs once (evaluate on the two-head model, the strategies on the five-task
+    scenario): the stages it leaves out run the same code on other inputs or params.
+    """
+    strategies = [f"continual@split_mnist-{name}" for name in _params(workspace)["strategies"]]
+    scripts = ["dataset", "prepare", "base", "freeze", "branch_base", "branch", "full", "transfer_01@sigmoid"]
+    targets = [*scripts, "evaluate@branch", *strategies, "continual_report@split_mnist", "report"]
     before = (workspace / "dvc.lock").read_text()
-    result = dvc("repro", "--force", cwd=workspace)
-    assert "full" in ran(result.stdout)
+    result = dvc("repro", "--force", "--single-item", *targets, cwd=workspace)
+    assert ran(result.stdout) == set(targets)
     assert (workspace / "dvc.lock").read_text() == before
     assert run(["git", "status", "--porcelain"], workspace).stdout == ""
 
 
-def test_experiment_reruns_only_the_01_stages(workspace: Path) -> None:
-    result = dvc("exp", "run", "-S", "transfer_01.learning_rate=0.05", cwd=workspace)
-    assert ran(result.stdout) | restored(result.stdout) == {
-        "transfer_01@softmax",
-        "transfer_01@sigmoid",
-        "evaluate@transfer_01_softmax",
-        "evaluate@transfer_01_sigmoid",
-        "report",
-    }
-    shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
-    text = json.dumps(shown)
-    assert '"learning_rate": 0.05' in text
-    assert "metrics/transfer_01_softmax.json" in text
-    diff = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
-    changed = diff["metrics/transfer_01_softmax.json"]["loss.0-1"]
-    assert changed["new"] != changed["old"]
-    assert "metrics/base.json" not in diff  # unchanged models show no difference
-
-
-def test_other_tasks_are_a_params_change_that_runs_end_to_end(workspace: Path) -> None:
-    """Digits 0-6, then 7-9: `dvc exp run -S` on the scenario's tasks reruns its strategies and their report only."""
+def test_other_tasks_are_a_params_change_of_their_scenarios_stages_alone(workspace: Path) -> None:
+    """Digits 0-6, then 7-9, in split_mnist: its strategies and its report are out of date, and nothing else."""
     stages = dvc("stage", "list", "--name-only", cwd=workspace).stdout.split()
-    split_mnist = {stage for stage in stages if "split_mnist" in stage}
-    result = dvc("exp", "run", "-S", "scenarios.split_mnist.tasks=[[0,1,2,3,4,5,6],[7,8,9]]", cwd=workspace)
-    assert ran(result.stdout) == split_mnist
-    for path in (workspace / "metrics" / "continual" / "split_mnist").glob("*.json"):
-        metrics = json.loads(path.read_text())
-        assert list(metrics["class_incremental"]["R"]) == ["after task 1", "after task 2"], path.name
-        assert list(metrics["class_incremental"]["R"]["after task 1"]) == ["task 1", "task 2"]
-        assert metrics["class_incremental"]["R"]["after task 1"]["task 2"] == 0.0  # digits 7-9 not yet seen
-        assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
-    table = (workspace / "metrics" / "continual" / "split_mnist.md").read_text()
-    assert all(
-        f"| {path.stem} |" in table for path in (workspace / "metrics" / "continual" / "split_mnist").glob("*.json")
+    set_params(
+        workspace, lambda params: params["scenarios"]["split_mnist"].update(tasks=[[0, 1, 2, 3, 4, 5, 6], [7, 8, 9]])
     )
-    curve = (workspace / "plots" / "continual" / "split_mnist" / "average_accuracy.csv").read_text().splitlines()
-    assert curve[0] == "task,strategy,average accuracy" and {line.split(",")[0] for line in curve[1:]} == {"1", "2"}
+    assert set(json.loads(dvc("status", "--json", cwd=workspace).stdout)) == {s for s in stages if "split_mnist" in s}
 
 
 def test_a_scenario_added_by_an_experiment_runs_end_to_end(workspace: Path) -> None:
@@ -393,11 +398,21 @@ def test_a_scenario_added_by_an_experiment_runs_end_to_end(workspace: Path) -> N
     strategies = _params(workspace)["strategies"]
     assert added == {f"continual@three_tasks-{name}" for name in strategies} | {"continual_report@three_tasks"}
     assert ran(result.stdout) == added
+    tasks = ["task 1", "task 2", "task 3"]
     for name in strategies:
         metrics = json.loads((workspace / "metrics" / "continual" / "three_tasks" / f"{name}.json").read_text())
-        assert list(metrics["class_incremental"]["R"]) == ["after task 1", "after task 2", "after task 3"], name
+        assert list(metrics["class_incremental"]["R"]) == [f"after {task}" for task in tasks], name
+        assert list(metrics["class_incremental"]["R"]["after task 1"]) == tasks
+        assert metrics["class_incremental"]["R"]["after task 1"]["task 3"] == 0.0  # digits 6-9 not yet seen
+        assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
     table = (workspace / "metrics" / "continual" / "three_tasks.md").read_text()
     assert all(f"| {name} |" in table for name in strategies)
+    curve = (workspace / "plots" / "continual" / "three_tasks" / "average_accuracy.csv").read_text().splitlines()
+    assert curve[0] == "task,strategy,average accuracy" and {line.split(",")[0] for line in curve[1:]} == {
+        "1",
+        "2",
+        "3",
+    }
 
 
 def test_a_comment_in_one_strategy_reruns_only_its_stages(workspace: Path) -> None:
