@@ -39,7 +39,14 @@ def with_change(params: dict, group: str | None, key: str, value: object) -> dic
     return changed
 
 
-_DELETE = object()
+class _Deleted:
+    """The value of a key to delete; its repr names the test the same in every pytest-xdist worker."""
+
+    def __repr__(self) -> str:
+        return "<deleted>"
+
+
+_DELETE = _Deleted()
 
 BAD = [
     # (group, key, value, words the message must contain)
