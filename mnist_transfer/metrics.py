@@ -130,7 +130,9 @@ def continual_metrics(accuracy_matrix: np.ndarray) -> dict[str, float]:
     With T tasks (rows and columns in training order, 0-based here):
     - average accuracy: mean over tasks of R[T-1, j], after the last task;
     - BWT (Lopez-Paz & Ranzato 2017): mean over j < T-1 of R[T-1, j] - R[j, j];
-    - forgetting (Chaudhry et al. 2018): mean over j < T-1 of max over l < T-1 of R[l, j] - R[T-1, j].
+    - forgetting (Chaudhry et al. 2018): mean over j < T-1 of max over l < T-1 of R[l, j] - R[T-1, j];
+    - learning accuracy: mean over j of R[j, j], each task just after it was learnt, so that
+      a learner that stops learning does not read as one that never forgets.
     For two tasks, BWT = R[1,0] - R[0,0] and forgetting = R[0,0] - R[1,0].
     """
     r = np.asarray(accuracy_matrix, dtype=np.float64)
@@ -138,6 +140,7 @@ def continual_metrics(accuracy_matrix: np.ndarray) -> dict[str, float]:
     earlier = range(last)
     return {
         "average_accuracy": float(np.mean(r[last])),
+        "learning_accuracy": float(np.mean(np.diag(r))),
         "bwt": float(np.mean([r[last, j] - r[j, j] for j in earlier])),
         "forgetting": float(np.mean([r[:last, j].max() - r[last, j] for j in earlier])),
     }

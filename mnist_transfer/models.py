@@ -29,6 +29,11 @@ INPUT_SHAPE = (28, 28, 1)
 MODELS_DIR = Path("models")
 
 
+# Images predicted at once, by evaluate and the continual strategies: a CNN's conv activations
+# for 2,048 images take about 0.4 GB a layer.
+SCORE_BATCH = 256
+
+
 def model_path(name: str, suffix: str = ".keras") -> Path:
     """The file of stage output `name` (dvc.yaml declares the same paths as outs)."""
     return MODELS_DIR / f"{name}{suffix}"
@@ -49,11 +54,13 @@ def _conv_trunk_000(x: keras.KerasTensor) -> keras.KerasTensor:
     return layers.Flatten(name="flatten_1")(x)
 
 
-def _dense_head_000(x: keras.KerasTensor, activation: str | None) -> keras.KerasTensor:
+def _dense_head_000(x: keras.KerasTensor, activation: str | None, outputs: int = 10) -> keras.KerasTensor:
     """Notebook 000's sequential classifier: dense 128 relu, dropout 0.5, dense 10 (`activation`: softmax or logits)."""
     x = layers.Dense(128, activation="relu", kernel_initializer="he_normal", name="dense_1")(x)
     x = layers.Dropout(0.5, name="dropout_1")(x)
-    return layers.Dense(10, activation=activation, kernel_initializer="he_normal", name="dense_2", dtype="float32")(x)
+    return layers.Dense(
+        outputs, activation=activation, kernel_initializer="he_normal", name="dense_2", dtype="float32"
+    )(x)
 
 
 def build_base_cnn(input_divisor: float = 255.0) -> keras.Model:
@@ -124,22 +131,22 @@ def build_full_cnn(input_divisor: float = 1.0) -> keras.Model:
     return keras.Model(inputs, _fc_head_003(x, 10), name="full_cnn")
 
 
-def build_mlp() -> keras.Model:
+def build_mlp(outputs: int = 10) -> keras.Model:
     """van de Ven et al.'s network for Split MNIST: 784-400-400-10, ReLU; logits out (the loss holds the softmax).
 
-    Inputs are flattened pixels in [0, 1].
+    Inputs are flattened pixels in [0, 1]; `outputs` logits (2 for domain-incremental Split MNIST).
     """
     inputs = keras.Input((28 * 28,), name="pixels")
     x = layers.Dense(400, activation="relu", name="dense_1")(inputs)
     x = layers.Dense(400, activation="relu", name="dense_2")(x)
-    return keras.Model(inputs, layers.Dense(10, dtype="float32", name="logits")(x), name="mlp")
+    return keras.Model(inputs, layers.Dense(outputs, dtype="float32", name="logits")(x), name="mlp")
 
 
-def build_cnn() -> keras.Model:
+def build_cnn(outputs: int = 10) -> keras.Model:
     """Notebook 000's sequential CNN (build_base_cnn) as a scenario's network: flat pixels in [0, 1] in, logits out."""
     inputs = keras.Input((28 * 28,), name="pixels")
     x = _conv_trunk_000(layers.Reshape(INPUT_SHAPE, name="image")(inputs))
-    return keras.Model(inputs, _dense_head_000(x, None), name="cnn")
+    return keras.Model(inputs, _dense_head_000(x, None, outputs), name="cnn")
 
 
 # The networks a scenario can name (params scenarios.<name>.network).
@@ -151,8 +158,8 @@ NETWORKS = {"mlp": build_mlp, "cnn": build_cnn}
 TRUNK_END = {"mlp": "dense_1", "cnn": "flatten_1"}
 
 
-def build_network(name: str) -> keras.Model:
-    return NETWORKS[name]()
+def build_network(name: str, outputs: int = 10) -> keras.Model:
+    return NETWORKS[name](outputs)
 
 
 def split_network(model: keras.Model, name: str) -> tuple[list[keras.layers.Layer], list[keras.layers.Layer]]:

@@ -70,8 +70,13 @@ def Float(words: str, **bounds: float) -> Any:
     ]
 
 
+def _year_as_text(value: Any) -> Any:
+    # YAML reads an option such as 2019 as a number; the options are words
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def Choice(*options: str) -> Any:
-    return Annotated[Literal[options], Expect("one of " + ", ".join(options))]
+    return Annotated[Literal[options], BeforeValidator(_year_as_text), Expect("one of " + ", ".join(options))]
 
 
 def Text(pattern: str, words: str) -> Any:
@@ -177,6 +182,11 @@ def _names_are_identifiers(scenarios: dict) -> dict:
     return scenarios
 
 
+# van de Ven et al.'s three scenarios: told the task at test, the same outputs for every
+# task and never told it, or one output per digit and never told it.
+INCREMENTAL = ("task", "domain", "class")
+
+
 class Scenario(Group):
     """A sequence of tasks, and the budget of the network strategies on it (scenarios.py)."""
 
@@ -190,6 +200,18 @@ class Scenario(Group):
     iterations: Int(1)  # per task
     batch_size: Int(1)
     learning_rate: Float("a finite number > 0", gt=0.0)  # Adam's
+    incremental: Choice(*INCREMENTAL)  # van de Ven et al.'s three scenarios (scenarios.py)
+    active_outputs: Choice("all", "seen")  # the softmax in training: every output, or the digits seen so far
+    task_order: Choice("fixed", "seeded")  # as written, or the digits drawn from the seed (scenarios.task_order)
+
+    @model_validator(mode="after")
+    def _domain_tasks_alike(self) -> Self:
+        if self.incremental == "domain" and len({len(task) for task in self.tasks}) > 1:
+            raise ValueError(
+                "{group}.incremental is domain, whose tasks share their outputs, but its tasks have "
+                f"{sorted({len(task) for task in self.tasks})} digits; give every task as many digits"
+            )
+        return self
 
 
 class NoParams(Group):

@@ -11,28 +11,24 @@ from mnist_transfer.errors import DataError
 from mnist_transfer.inputs import read_json, restore_hint
 
 
-class Scenario(BaseModel):
-    """A strategy's figures in one scenario (class- or task-incremental)."""
-
-    model_config = ConfigDict(strict=True)  # "0.9" or true is no accuracy
-
-    average_accuracy: float
-    bwt: float
-    forgetting: float
-    R: dict[str, dict[str, float]]
-
-
 class StrategyMetrics(BaseModel):
     """What the reports read of metrics/continual/<scenario>/<strategy>.json (stage continual writes more)."""
 
-    model_config = ConfigDict(strict=True)
+    model_config = ConfigDict(strict=True)  # "0.9" or true is no accuracy
 
+    incremental: str
+    average_accuracy: float
     accuracy: float
+    learning_accuracy: float
     validation_accuracy: float
-    kept_bytes: StrictInt
+    validation_average_accuracy: float
+    bwt: float
+    forgetting: float
+    R: dict[str, dict[str, float]]
+    stored_images: StrictInt
+    carried_bytes: StrictInt
+    held_bytes: StrictInt
     images_trained: StrictInt
-    class_incremental: Scenario
-    task_incremental: Scenario
 
 
 class ModelMetrics(BaseModel):
@@ -63,12 +59,11 @@ def read_checked(path: Path, schema: type[BaseModel]) -> dict:
 
 
 def read_strategy_metrics(path: Path) -> dict:
-    """A strategy's metrics (StrategyMetrics), its accuracy matrices square."""
+    """A strategy's metrics (StrategyMetrics), its accuracy matrix square."""
     content = read_checked(path, StrategyMetrics)
-    for kind in ("class_incremental", "task_incremental"):
-        rows = content[kind]["R"]
-        if not rows or any(len(row) != len(rows) for row in rows.values()):
-            raise DataError(f"{path}: {kind}.R is not a square matrix; {restore_hint(path)}")
+    rows = content["R"]
+    if not rows or any(len(row) != len(rows) for row in rows.values()):
+        raise DataError(f"{path}: R is not a square matrix; {restore_hint(path)}")
     return content
 
 

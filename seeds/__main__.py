@@ -24,9 +24,10 @@ test accuracy). metrics/seeds.md is the table the docs show.
 
 A scenario's study counts a run for a strategy only if that strategy's metrics file
 records the run's seed: an experiment of the scenario's stages alone still carries the
-commit's other metrics, and those are left out. It gives, per strategy, the spread of the
-class-incremental test and validation accuracy and of the task-incremental average
-accuracy, beside van de Ven et al.'s figures for the same method.
+commit's other metrics, and those are left out. It gives, per strategy, the mean and SEM
+(std / sqrt(n), as the reference's compare.py) of the average accuracy over tasks, the
+mean pooled, learning and validation accuracy, and the memory ledger (the largest over
+the runs), beside van de Ven et al.'s figures for the same method.
 """
 
 from __future__ import annotations
@@ -142,12 +143,16 @@ def summarise_scenario(scenario: str, runs: list[dict], strategies: list[str]) -
         if not per_run:  # a strategy the scenario's stages do not run
             continue
         summary[strategy] = {
-            "test_accuracy": spread([m["accuracy"] for m in per_run]),
-            "validation_accuracy": spread([m["validation_accuracy"] for m in per_run]),
-            "task_incremental_average_accuracy": spread([m["task_incremental"]["average_accuracy"] for m in per_run]),
-            "kept_bytes": max(m["kept_bytes"] for m in per_run),
-            "seeds": [m["seed"] for m in per_run],
+            key: spread([m[key] for m in per_run])
+            for key in ("average_accuracy", "accuracy", "learning_accuracy", "validation_average_accuracy")
         }
+        summary[strategy].update(
+            {
+                key: max(m[key] for m in per_run)
+                for key in ("stored_images", "carried_bytes", "held_bytes", "images_trained")
+            }
+        )
+        summary[strategy]["seeds"] = [m["seed"] for m in per_run]
     return {"scenario": scenario, "results": summary}
 
 
@@ -156,22 +161,29 @@ def scenario_table(summary: dict) -> str:
     reference = REFERENCE.get(summary["scenario"])
     rows = {}
     for strategy, row in summary["results"].items():
-        test, validation = row["test_accuracy"], row["validation_accuracy"]
+        average = row["average_accuracy"]
+        sem = average["std"] / np.sqrt(len(row["seeds"]))
         rows[strategy] = [
-            f"{100 * test['mean']:.1f} ± {100 * test['std']:.1f}",
-            f"{100 * test['min']:.1f} - {100 * test['max']:.1f}",
-            f"{100 * validation['mean']:.1f} ± {100 * validation['std']:.1f}",
-            f"{100 * row['task_incremental_average_accuracy']['mean']:.1f}",
-            f"{row['kept_bytes']:,}",
-            ", ".join(str(seed) for seed in row["seeds"]),
+            f"{100 * average['mean']:.2f} ± {100 * sem:.2f}",
+            f"{100 * average['std']:.2f}",
+            f"{100 * row['accuracy']['mean']:.2f}",
+            f"{100 * row['learning_accuracy']['mean']:.2f}",
+            f"{100 * row['validation_average_accuracy']['mean']:.2f}",
+            f"{row['stored_images']:,}",
+            f"{row['carried_bytes']:,}",
+            f"{row['held_bytes']:,}",
+            str(len(row["seeds"])),
             *(reference.get(strategy, ("-", "-")) if reference else ()),
         ]
     columns = [
-        "class-incremental test accuracy (%), mean ± std",
-        "min - max",
-        "validation (%), mean ± std",
-        "task-incremental (%)",
-        "state kept (bytes)",
+        "average accuracy (%), mean ± SEM",
+        "std",
+        "pooled",
+        "learning accuracy",
+        "validation average",
+        "stored images",
+        "carried (bytes)",
+        "held at the end (bytes)",
         "seeds",
         *(["reference, papers (%)", "reference, their code here (%)"] if reference else []),
     ]

@@ -3,9 +3,11 @@
 Usage: python -m stages.continual <scenario> <strategy>   (params scenarios.<scenario>, strategies.<strategy>)
 The strategy runs with its params group's keys, and those of its `per_scenario.<scenario>`
 over them (params.validate_strategy).
-The metrics hold the accuracy matrices R (class- and task-incremental), average accuracy,
-BWT and forgetting (mnist_transfer/scenarios.py), per-class accuracy after the last task,
-the bytes of state kept between tasks and the number of images trained on.
+The metrics (mnist_transfer/scenarios.py's run): the tasks in the order learnt, the
+accuracy matrix R, the mean accuracy over tasks (the headline), over every test image,
+each task's just after it was learnt, BWT and forgetting; per-digit accuracy after the
+last task; the stored images, the bytes held between tasks and at the end, and the
+number of images trained on.
 """
 
 import logging
@@ -38,7 +40,8 @@ def main(all_params: dict) -> None:
         where = f"per_scenario.{scenario_name}." if key in override else ""
         return f"strategies.{strategy_name}.{where}{key}"
 
-    tasks = scenarios.make_tasks(scenario["tasks"], load_split("0-9"))
+    order = scenarios.task_order(scenario["tasks"], scenario["task_order"], all_params["seed"])
+    tasks = scenarios.make_tasks(order, load_split("0-9"), scenario["incremental"])
     schema = strategies.module(strategy_name).Params
     scenarios.check_samples(schema, params, key_name, tasks, scenario_name, all_params["prepare"]["train_limit"])
 
@@ -53,12 +56,12 @@ def main(all_params: dict) -> None:
         check_versions()
     strategy = strategies.load(strategy_name, params, scenario, all_params["seed"])
     cpu, wall = time.process_time(), time.perf_counter()
-    result = scenarios.run(strategy, tasks)
+    result = scenarios.run(strategy, tasks, scenario["incremental"])
     log.info(
-        "%s on %s: accuracy %.4f, %.1f s CPU, %.1f s wall",
+        "%s on %s: average accuracy %.4f, %.1f s CPU, %.1f s wall",
         strategy_name,
         scenario_name,
-        result["accuracy"],
+        result["average_accuracy"],
         time.process_time() - cpu,
         time.perf_counter() - wall,
     )

@@ -28,9 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stages.evaluate")
 
-# Images predicted at once: a CNN's activations for 1,024 images take about 0.35 GB.
-SCORE_BATCH = 256
-
 
 def head_log_probabilities(model: Model, x: np.ndarray) -> np.ndarray:
     """(N, 10) float64 log-probabilities of the branching model's two heads, from each head's logits.
@@ -42,14 +39,15 @@ def head_log_probabilities(model: Model, x: np.ndarray) -> np.ndarray:
     """
     import numpy as np
 
-    from mnist_transfer import training
+    from mnist_transfer import models, training
     from mnist_transfer.metrics import log_softmax
     from mnist_transfer.quiet_tf import keras
 
     heads = [model.get_layer(f"branch_{branch}_dense_3") for branch in (1, 2)]
     features = keras.Model(model.input, [head.input for head in heads])
     parts = []
-    for head, h in zip(heads, features.predict(training.images(x), batch_size=SCORE_BATCH, verbose=0), strict=True):
+    outputs = features.predict(training.images(x), batch_size=models.SCORE_BATCH, verbose=0)
+    for head, h in zip(heads, outputs, strict=True):
         kernel, bias = (weights.astype(np.float64) for weights in head.get_weights())
         parts.append(log_softmax(h.astype(np.float64) @ kernel + bias))
     return np.concatenate(parts, axis=1)
@@ -62,7 +60,7 @@ def main(params: dict) -> None:
     name = args[0]
     import numpy as np
 
-    from mnist_transfer import training
+    from mnist_transfer import models, training
     from mnist_transfer.artifacts import write_json, write_text
     from mnist_transfer.data import load_split
     from mnist_transfer.metrics import (
@@ -82,7 +80,7 @@ def main(params: dict) -> None:
 
     def predict(x: np.ndarray) -> tuple[np.ndarray | list[np.ndarray], np.ndarray]:
         """The model's outputs on `x`, and its (N, classes) log-probabilities."""
-        outputs = model.predict(training.images(x), batch_size=SCORE_BATCH, verbose=0)
+        outputs = model.predict(training.images(x), batch_size=models.SCORE_BATCH, verbose=0)
         if not all(np.isfinite(part).all() for part in (outputs if isinstance(outputs, list) else [outputs])):
             raise DataError(f"models/{name}.keras gives non-finite outputs; retrain it (`dvc repro --force`)")
         if isinstance(outputs, list):  # the two-head branching model

@@ -91,16 +91,15 @@ def incremental_rows(read: Reader, names: list[str]) -> dict[str, dict]:
     rows = {}
     for strategy in names:
         metrics = read(f"continual/{SCENARIO}/{strategy}")
-        cil = metrics["class_incremental"]
-        after = list(cil["R"].values())[-1]  # after the last task, the second (main checks the tasks)
+        after = list(metrics["R"].values())[-1]  # after the last task, the second (main checks the tasks)
         rows[f"{strategy} (scenario {SCENARIO})"] = {
             "0-4": after["task 1"],
             "5-9": after["task 2"],
             "0-9": metrics["accuracy"],
             "validation 0-9": metrics["validation_accuracy"],
-            "bwt": cil["bwt"],
-            "forgetting": cil["forgetting"],
-            "kept": f"{metrics['kept_bytes']:,}",
+            "bwt": metrics["bwt"],
+            "forgetting": metrics["forgetting"],
+            "held": f"{metrics['held_bytes']:,}",
         }
     for stage, start in STAGES.items():
         metrics = read(stage)
@@ -111,7 +110,7 @@ def incremental_rows(read: Reader, names: list[str]) -> dict[str, dict]:
             "validation 0-9": metrics["validation_accuracy"]["0-9"],
             "bwt": bwt,
             "forgetting": -bwt,
-            "kept": "-",
+            "held": "-",
         }
     return rows
 
@@ -123,7 +122,7 @@ def incremental_table(read: Reader, names: list[str]) -> pd.DataFrame:
             "validation 0-9": f"{row['validation 0-9']:.4f}",
             "BWT": f"{row['bwt']:+.4f}",
             "forgetting": f"{row['forgetting']:.4f}",
-            "state kept (bytes)": row["kept"],
+            "held at the end (bytes)": row["held"],
         }
         for label, row in incremental_rows(read, names).items()
     }

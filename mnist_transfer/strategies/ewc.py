@@ -1,9 +1,14 @@
 """Elastic Weight Consolidation: after each task, the diagonal Fisher and the weights; a pull back to each.
 
 The loss adds strength / 2 x sum over earlier tasks of F_t (w - w_t)^2 (offline EWC, one
-term per task, as van de Ven et al. run it). F_t is the mean squared gradient of the log
-probability of the network's own predicted digit (among the digits seen) over
-`fisher_samples` training images of task t, taken FISHER_CHUNK images at a time.
+term per task, as van de Ven et al. run it). F_t is the mean over `fisher_samples`
+training images of task t (null: all of them) of the squared gradient of a log
+probability, over the outputs the task trained on, taken FISHER_CHUNK images at a time.
+Whose log probability, `fisher` chooses by the reference's rule:
+
+- current (its master branch, models/cl/continual_learner.py): every class's, weighted by
+  its predicted probability (the Fisher's expectation over the network's own predictions);
+- 2019 (its 2019 preprints): the predicted class's alone.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from typing import Annotated
 
 import numpy as np
 
-from mnist_transfer.params import Float, Group, Int, Sample
+from mnist_transfer.params import Choice, Float, Group, Int, Sample
 from mnist_transfer.quiet_tf import tf
-from mnist_transfer.scenarios import FLOAT_BYTES, Task
-from mnist_transfer.strategies.network import NetworkStrategy, digit_mask, masked_logits
+from mnist_transfer.scenarios import Task
+from mnist_transfer.strategies.network import NetworkStrategy, masked_logits, variable_bytes
 
 # Images whose gradients are held at once: one gradient of the notebook's CNN is 6.5 MB,
 # so the 500 of a Fisher at once took 4.5 GB.
@@ -24,7 +29,8 @@ FISHER_CHUNK = 50
 
 class Params(Group):
     strength: Float("a finite number >= 0.0", ge=0.0)  # lambda
-    fisher_samples: Annotated[Int(1), Sample("task")]  # training images of each task the Fisher is averaged over
+    fisher: Choice("current", "2019")  # the reference's rule, above
+    fisher_samples: Annotated[Int(1, optional=True), Sample("task")]  # training images of each task; null: all
 
 
 class Strategy(NetworkStrategy):
@@ -33,24 +39,35 @@ class Strategy(NetworkStrategy):
         self.terms: list[tuple[list[tf.Tensor], list[tf.Tensor]]] = []  # (Fisher, weights) per task
 
     def after_task(self, task: Task, seen: tuple[int, ...]) -> None:
-        chosen = self.rng.choice(
-            len(task.y_train), min(self.params["fisher_samples"], len(task.y_train)), replace=False
-        )
-        x = self.pixels(task.x_train[np.sort(chosen)])  # the network's own input, as it trains on
-        allowed, fisher = digit_mask(seen), None
+        x = task.x_train
+        if self.params["fisher_samples"] is not None:
+            chosen = self.rng.choice(len(x), min(self.params["fisher_samples"], len(x)), replace=False)
+            x = x[np.sort(chosen)]
+        x = self.pixels(x)  # the network's own input, as it trains on
+        classes = [int(c) for c in np.flatnonzero(self.allowed)]
+        sums = tf.function(lambda images: self._squared_gradient_sums(images, tf.constant(self.allowed), classes))
+        fisher = None
         for start in range(0, len(x), FISHER_CHUNK):
-            sums = self._squared_gradient_sums(tf.constant(x[start : start + FISHER_CHUNK]), allowed)
-            fisher = sums if fisher is None else [f + s for f, s in zip(fisher, sums, strict=True)]
+            chunk = sums(tf.constant(x[start : start + FISHER_CHUNK]))
+            fisher = chunk if fisher is None else [f + s for f, s in zip(fisher, chunk, strict=True)]
         fisher = [f / len(x) for f in fisher]
         self.terms.append((fisher, [tf.identity(w) for w in self.network.trainable_variables]))
 
-    @tf.function
-    def _squared_gradient_sums(self, x: tf.Tensor, allowed: tf.Tensor) -> list[tf.Tensor]:
+    def _squared_gradient_sums(self, x: tf.Tensor, allowed: tf.Tensor, classes: list[int]) -> list[tf.Tensor]:
+        variables = self.network.trainable_variables
+
         def squared_gradients(image: tf.Tensor) -> list[tf.Tensor]:
-            with tf.GradientTape() as tape:
+            with tf.GradientTape(persistent=True) as tape:
                 log_p = tf.nn.log_softmax(masked_logits(self.network(image[None], training=False), allowed))[0]
-                chosen = tf.gather(log_p, tf.argmax(log_p))
-            return [g**2 for g in tape.gradient(chosen, self.network.trainable_variables)]
+                if self.params["fisher"] == "2019":
+                    picked = [(tf.constant(1.0), tf.gather(log_p, tf.argmax(log_p)))]
+                else:  # each class its probability's share
+                    picked = [(tf.stop_gradient(tf.exp(log_p[c])), log_p[c]) for c in classes]
+            squared = None
+            for weight, chosen in picked:
+                terms = [weight * g**2 for g in tape.gradient(chosen, variables)]
+                squared = terms if squared is None else [s + t for s, t in zip(squared, terms, strict=True)]
+            return squared
 
         per_image = tf.vectorized_map(squared_gradients, x)
         return [tf.reduce_sum(g, axis=0) for g in per_image]
@@ -66,5 +83,4 @@ class Strategy(NetworkStrategy):
         return self.params["strength"] / 2 * tf.add_n(pulls)
 
     def kept_bytes(self) -> int:
-        weights = sum(int(np.prod(w.shape)) for w in self.network.trainable_variables)
-        return len(self.terms) * 2 * weights * FLOAT_BYTES
+        return len(self.terms) * 2 * variable_bytes(self.network.trainable_variables)

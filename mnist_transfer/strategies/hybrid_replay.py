@@ -35,8 +35,9 @@ class Params(ReplayParams):
 class Strategy(ReplayStrategy):
     def __init__(self, params: dict, scenario: dict, seed: int) -> None:
         super().__init__(params, scenario, seed)
-        self.generators: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # digit -> mean (784,), loadings (k, 784)
-        self.digits = np.empty(0, dtype=np.int64)  # the digits drawn from, sorted
+        # (task index, class) -> mean (784,), loadings (k, 784): one per digit
+        self.generators: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.keys: list[tuple[int, int]] = []  # the generators drawn from, sorted
         self._deskewed = pixels.Once(lambda images: pixels.deskewed_flat(images, "float32"))  # as the network trains
 
     def pixels(self, images: np.ndarray) -> np.ndarray:
@@ -46,31 +47,34 @@ class Strategy(ReplayStrategy):
     def after_task(self, task: Task, seen: tuple[int, ...]) -> None:
         super().after_task(task, seen)
         own = self.pixels(task.x_train)
-        for digit in task.digits:  # float64 one digit at a time: the whole task's would be another 140 MB
+        for digit, cls in zip(task.digits, task.classes, strict=True):  # float64 one digit at a time: 140 MB less
             mean, directions, variances, noise = fit_ppca(
-                own[task.y_train == digit].astype(np.float64),
+                own[task.y_train == cls].astype(np.float64),
                 self.params["components"],
                 "strategies.hybrid_replay.components",
                 digit,
             )
-            self.generators[digit] = (mean, (directions * np.sqrt(np.maximum(variances - noise, 0.0))).T.copy())
-        self.digits = np.array(sorted(self.generators))
+            loadings = (directions * np.sqrt(np.maximum(variances - noise, 0.0))).T.copy()
+            self.generators[task.index, cls] = (mean, loadings)
+        self.keys = sorted(self.generators)
         self._deskewed.forget(task.x_train)  # what it keeps of the task is above
 
-    def replay_batch(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def replay_batch(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         stored = super().replay_batch()
         if stored is None:
             return None
-        x, y = stored
-        drawn_labels = self.digits[self.rng.integers(len(self.digits), size=len(y) * self.params["drawn_per_stored"])]
-        drawn = np.empty((len(drawn_labels), x.shape[1]), dtype=x.dtype)
-        for digit in self.digits:  # one small product per digit: a large one costs more in BLAS threads than it saves
-            chosen = drawn_labels == digit
-            mean, loadings = self.generators[digit]
+        x, y, masks = stored
+        drawn_keys = self.rng.integers(len(self.keys), size=len(y) * self.params["drawn_per_stored"])
+        drawn = np.empty((len(drawn_keys), x.shape[1]), dtype=x.dtype)
+        for index, key in enumerate(self.keys):  # one small product per digit: a large one costs more than it saves
+            chosen = drawn_keys == index
+            mean, loadings = self.generators[key]
             coordinates = self.rng.standard_normal((int(chosen.sum()), len(loadings)), dtype="float32")
             drawn[chosen] = mean + coordinates @ loadings
+        labels = np.array([cls for _, cls in self.keys])[drawn_keys]
+        drawn_masks = self.replay_masks(np.stack([self.key_masks[key] for key in self.keys])[drawn_keys])
         x = np.concatenate([pixels.shift(x, self.params["shift"], self.rng), np.clip(drawn, 0.0, 1.0)])
-        return x, np.concatenate([y, drawn_labels])
+        return x, np.concatenate([y, labels]), np.concatenate([masks, drawn_masks])
 
     def kept_bytes(self) -> int:
         per_digit = pixels.SIDE * pixels.SIDE * (1 + self.params["components"]) * FLOAT_BYTES
