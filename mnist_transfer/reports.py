@@ -17,6 +17,7 @@ class StrategyMetrics(BaseModel):
     model_config = ConfigDict(strict=True)  # "0.9" or true is no accuracy
 
     incremental: str
+    tasks: list[list[int]]  # in the order learnt
     average_accuracy: float
     accuracy: float
     learning_accuracy: float

@@ -91,6 +91,12 @@ def incremental_rows(read: Reader, names: list[str]) -> dict[str, dict]:
     rows = {}
     for strategy in names:
         metrics = read(f"continual/{SCENARIO}/{strategy}")
+        if metrics["tasks"] != TASKS or metrics["incremental"] != "class":  # a seeded order, say
+            raise StageError(
+                f"metrics/continual/{SCENARIO}/{strategy}.json learnt tasks {metrics['tasks']} "
+                f"({metrics['incremental']}-incremental): the report reads them as class-incremental 5-9 after 0-4; "
+                f"set scenarios.{SCENARIO}.task_order: fixed and incremental: class"
+            )
         after = list(metrics["R"].values())[-1]  # after the last task, the second (main checks the tasks)
         rows[f"{strategy} (scenario {SCENARIO})"] = {
             "0-4": after["task 1"],

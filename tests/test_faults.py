@@ -454,7 +454,7 @@ def test_an_override_under_per_scenario_is_named_where_it_is_written(workspace: 
         (
             {"notebok": {"strength": 1.0e6}},
             "error: params.yaml: strategies.ewc.per_scenario.notebok: no scenario 'notebok' in scenarios "
-            "(notebook, split_mnist); rename it or remove it",
+            "(notebook, split_mnist, split_mnist_task, split_mnist_domain); rename it or remove it",
         ),
         (
             {"split_mnist": {"strenght": 1.0e6}},
@@ -491,14 +491,14 @@ def test_a_scenario_name_dvc_cannot_pass_is_one_line(workspace: Path, name: str)
 @pytest.mark.parametrize(
     ("damage", "said"),
     [
-        (lambda m: m["class_incremental"].pop("R"), "key class_incremental.R is missing"),
-        (lambda m: m.pop("kept_bytes"), "key kept_bytes is missing"),
-        (lambda m: m.update(kept_bytes="many"), "key kept_bytes is 'many', not an integer"),
-        (lambda m: m.update(task_incremental=3), "key task_incremental is 3, not an object"),
-        (lambda m: m.update(accuracy="0.9"), "key accuracy is '0.9', not a number"),
-        (lambda m: m["class_incremental"]["R"].popitem(), "class_incremental.R is not a square matrix"),
+        (lambda m: m.pop("R"), "key R is missing"),
+        (lambda m: m.pop("held_bytes"), "key held_bytes is missing"),
+        (lambda m: m.update(carried_bytes="many"), "key carried_bytes is 'many', not an integer"),
+        (lambda m: m.update(R=3), "key R is 3, not an object"),
+        (lambda m: m.update(average_accuracy="0.9"), "key average_accuracy is '0.9', not a number"),
+        (lambda m: m["R"].popitem(), "R is not a square matrix"),
     ],
-    ids=["no R", "no kept_bytes", "kept_bytes a string", "task_incremental a number", "accuracy a string", "R ragged"],
+    ids=["no R", "no held_bytes", "carried_bytes a string", "R a number", "accuracy a string", "R ragged"],
 )
 def test_a_continual_metrics_file_without_its_keys_stops_the_report(workspace: Path, damage, said: str) -> None:
     folder = workspace / "metrics" / "continual" / "split_mnist"
@@ -592,8 +592,8 @@ def test_a_seed_study_of_no_such_scenario_lists_the_ones_there_are(tmp_path: Pat
     (work / "params.yaml").write_text((ROOT / "params.yaml").read_text())
     line = refused(seeds_process(work, "nosuch"))
     assert line == (
-        "error: params.yaml has no scenario 'nosuch'; choose one of notebook, split_mnist, "
-        "or none for the whole pipeline's study"
+        "error: params.yaml has no scenario 'nosuch'; choose one of notebook, split_mnist, split_mnist_task, "
+        "split_mnist_domain, or none for the whole pipeline's study"
     )
     assert [p.name for p in work.iterdir()] == ["params.yaml"]
 

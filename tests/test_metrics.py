@@ -175,7 +175,9 @@ def test_continual_metrics_on_hand_made_matrix() -> None:
 
 def test_continual_metrics_two_tasks() -> None:
     result = continual_metrics(np.array([[0.998, 0.0], [0.84, 0.72]]))
-    assert result == pytest.approx({"average_accuracy": 0.78, "bwt": -0.158, "forgetting": 0.158})
+    assert result == pytest.approx(
+        {"average_accuracy": 0.78, "learning_accuracy": 0.859, "bwt": -0.158, "forgetting": 0.158}
+    )
 
 
 def test_two_saturated_heads_tie_in_float32_and_their_log_probabilities_do_not() -> None:

@@ -219,6 +219,18 @@ NESTED_BAD = [
     (("scenarios", "split_mnist", "network"), "vgg", ["scenarios.split_mnist.network = 'vgg'", "one of mlp, cnn"]),
     (("scenarios", "split_mnist", "iterations"), 0, ["scenarios.split_mnist.iterations", "[1, 2147483647]"]),
     (
+        ("scenarios", "split_mnist", "incremental"),
+        "online",
+        ["scenarios.split_mnist.incremental = 'online'", "one of task, domain, class"],
+    ),
+    (("scenarios", "split_mnist", "task_order"), "random", ["scenarios.split_mnist.task_order", "fixed, seeded"]),
+    (("scenarios", "split_mnist", "active_outputs"), "new", ["scenarios.split_mnist.active_outputs", "all, seen"]),
+    (
+        ("scenarios", "split_mnist_domain", "tasks"),
+        [[0, 1], [2, 3, 4]],
+        ["scenarios.split_mnist_domain.incremental is domain", "give every task as many digits"],
+    ),
+    (
         ("scenarios", "split_mnist", "itrations"),
         5,
         ["unknown key 'scenarios.split_mnist.itrations'", "did you mean 'scenarios.split_mnist.iterations'"],
@@ -297,15 +309,18 @@ def test_every_committed_strategy_group_fits_its_module(committed: dict) -> None
             group = dict(committed["strategies"][name])
             override = group.pop("per_scenario", {}).get(scenario, {})
             assert strategies.params_for(name, params, scenario) == {**group, **override}
-    assert strategies.params_for("ewc", params, "split_mnist") == {"strength": 1e9, "fisher_samples": 500}
+    ewc = {"strength": 1e9, "fisher": "current", "fisher_samples": None}
+    assert strategies.params_for("ewc", params, "split_mnist") == ewc
+    assert strategies.params_for("ewc", params, "split_mnist_task") == {**ewc, "strength": 1e5}
+    assert strategies.params_for("lwf", params, "notebook") == {"temperature": 0.5, "weighting": "2019"}
 
 
 def test_a_per_scenario_override_replaces_the_key_on_its_scenario_only(committed: dict) -> None:
     params = validate(with_strategy(committed, "ewc", {"per_scenario": {"notebook": {"strength": 1e6}}}))
     notebook = strategies.params_for("ewc", params, "notebook")
     split = strategies.params_for("ewc", params, "split_mnist")
-    assert notebook == {"strength": 1e6, "fisher_samples": 500}  # the other key as the group has it
-    assert split == {"strength": 1e9, "fisher_samples": 500}  # no per_scenario key in what the strategy gets
+    assert notebook == {"strength": 1e6, "fisher": "current", "fisher_samples": None}  # the others as the group's
+    assert split == {"strength": 1e9, "fisher": "current", "fisher_samples": None}  # no per_scenario key
 
 
 def test_an_override_may_be_empty_and_other_scenarios_need_none(committed: dict) -> None:
@@ -317,8 +332,8 @@ PER_SCENARIO_BAD = [
     # (per_scenario, the one line given, less "params.yaml: ")
     (
         {"notebok": {"strength": 1e6}},
-        "strategies.ewc.per_scenario.notebok: no scenario 'notebok' in scenarios (notebook, split_mnist); "
-        "rename it or remove it",
+        "strategies.ewc.per_scenario.notebok: no scenario 'notebok' in scenarios (notebook, split_mnist, "
+        "split_mnist_task, split_mnist_domain); rename it or remove it",
     ),
     (
         {"notebook": {"strenght": 1e6}},
@@ -332,7 +347,7 @@ PER_SCENARIO_BAD = [
     (
         {"notebook": {"fisher_samples": "many"}},
         "strategies.ewc.per_scenario.notebook.fisher_samples = 'many' is not allowed; "
-        "expected an integer in [1, 2147483647]",
+        "expected an integer in [1, 2147483647] or null",
     ),
     (
         {"notebook": 5},
@@ -361,10 +376,11 @@ def test_validate_strategy_takes_the_module_schema_and_the_scenario_names() -> N
     from mnist_transfer.params import validate_strategy
     from mnist_transfer.strategies import lwf
 
-    group = {"temperature": 2.0, "per_scenario": {"b": {"temperature": 4}}}
-    assert validate_strategy("lwf", lwf.Params, group, "a", ["a", "b"]) == {"temperature": 2.0}
-    assert validate_strategy("lwf", lwf.Params, group, "b", ["a", "b"]) == {"temperature": 4.0}
-    assert group == {"temperature": 2.0, "per_scenario": {"b": {"temperature": 4}}}  # left as it was
+    group = {"temperature": 2.0, "weighting": "current", "per_scenario": {"b": {"temperature": 4, "weighting": 2019}}}
+    assert validate_strategy("lwf", lwf.Params, group, "a", ["a", "b"]) == {"temperature": 2.0, "weighting": "current"}
+    # YAML reads 2019 as a number: the option is the word
+    assert validate_strategy("lwf", lwf.Params, group, "b", ["a", "b"]) == {"temperature": 4.0, "weighting": "2019"}
+    assert group["per_scenario"] == {"b": {"temperature": 4, "weighting": 2019}}  # left as it was
     with pytest.raises(
         ParamsError, match=r"^x.yaml: strategies.lwf.per_scenario.b: no scenario 'b' in scenarios \(a\)"
     ):
@@ -403,7 +419,7 @@ def toy_tasks(digit_lists: list[list[int]], per_digit: dict[int, int]) -> list:
         y = np.concatenate([np.full(per_digit[d], d, dtype=np.uint8) for d in digits])
         empty = np.zeros((0, 28, 28), dtype=np.uint8)
         x = np.zeros((len(y), 28, 28), dtype=np.uint8)
-        tasks.append(Task(tuple(digits), x, y, empty, y[:0], empty, y[:0]))
+        tasks.append(Task(len(tasks), tuple(digits), tuple(digits), x, y, empty, y[:0], empty, y[:0]))
     return tasks
 
 

@@ -397,7 +397,10 @@ def test_other_tasks_are_a_params_change_of_their_scenarios_stages_alone(workspa
 def test_a_scenario_added_by_an_experiment_runs_end_to_end(workspace: Path) -> None:
     """`dvc exp run -S '+scenarios.<new>=...'`: the matrix gets the new scenario's stages and report, and runs them."""
     before = set(dvc("stage", "list", "--name-only", cwd=workspace).stdout.split())
-    scenario = "{tasks: [[0,1,2],[3,4,5],[6,7,8,9]], network: mlp, iterations: 20, batch_size: 32, learning_rate: 1e-3}"
+    scenario = (
+        "{tasks: [[0,1,2],[3,4,5],[6,7,8,9]], network: mlp, iterations: 20, batch_size: 32, learning_rate: 1e-3, "
+        "incremental: class, active_outputs: seen, task_order: fixed}"
+    )
     result = dvc("exp", "run", "-S", f"+scenarios.three_tasks={scenario}", cwd=workspace)
     added = set(dvc("stage", "list", "--name-only", cwd=workspace).stdout.split()) - before
     strategies = _params(workspace)["strategies"]
@@ -406,9 +409,9 @@ def test_a_scenario_added_by_an_experiment_runs_end_to_end(workspace: Path) -> N
     tasks = ["task 1", "task 2", "task 3"]
     for name in strategies:
         metrics = json.loads((workspace / "metrics" / "continual" / "three_tasks" / f"{name}.json").read_text())
-        assert list(metrics["class_incremental"]["R"]) == [f"after {task}" for task in tasks], name
-        assert list(metrics["class_incremental"]["R"]["after task 1"]) == tasks
-        assert metrics["class_incremental"]["R"]["after task 1"]["task 3"] == 0.0  # digits 6-9 not yet seen
+        assert list(metrics["R"]) == [f"after {task}" for task in tasks], name
+        assert list(metrics["R"]["after task 1"]) == tasks
+        assert metrics["R"]["after task 1"]["task 3"] == 0.0  # digits 6-9 not yet seen
         assert sorted(metrics["per_class_accuracy"]) == [str(d) for d in range(10)]
     table = (workspace / "metrics" / "continual" / "three_tasks.md").read_text()
     assert all(f"| {name} |" in table for name in strategies)
@@ -483,7 +486,7 @@ def test_a_per_scenario_override_reruns_only_its_strategy_and_applies_to_its_sce
     reports = {f"continual_report@{scenario}" for scenario in _params(workspace)["scenarios"]} | {"report"}
     assert ppca <= ran(result.stdout) | restored(result.stdout) <= ppca | reports
     notebook = json.loads((workspace / "metrics" / "continual" / "notebook" / "ppca.json").read_text())
-    assert notebook["kept_bytes"] == 10 * (784 * 6 + 5 + 1) * 4  # per digit: the mean, 5 directions, 5 variances, σ²
+    assert notebook["held_bytes"] == 10 * (784 * 6 + 5 + 1) * 4  # per digit: the mean, 5 directions, 5 variances, σ²
     assert split_mnist.read_bytes() == before
 
 

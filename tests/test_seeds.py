@@ -96,10 +96,14 @@ def test_seed_runs_takes_the_commit_and_its_seed_experiments() -> None:
 def continual_metrics(seed: int, accuracy: float) -> dict:
     return {
         "seed": seed,
-        "accuracy": accuracy,
-        "validation_accuracy": accuracy - 0.01,
-        "task_incremental": {"average_accuracy": 0.99},
-        "kept_bytes": 785000,
+        "average_accuracy": accuracy,
+        "accuracy": accuracy + 0.001,
+        "learning_accuracy": 0.99,
+        "validation_average_accuracy": accuracy - 0.01,
+        "stored_images": 1000,
+        "carried_bytes": 785000,
+        "held_bytes": 6000000 + seed,
+        "images_trained": 10,
     }
 
 
@@ -117,10 +121,14 @@ def test_a_scenario_study_counts_only_the_metrics_its_run_made() -> None:
     assert list(summary["results"]) == ["replay"]  # finetune ran in no run
     replay = summary["results"]["replay"]
     assert replay["seeds"] == [0, 1]
-    assert replay["test_accuracy"] == pytest.approx({"mean": 0.91, "std": 0.01414, "min": 0.90, "max": 0.92}, abs=1e-5)
-    assert replay["validation_accuracy"]["mean"] == pytest.approx(0.90)
+    assert replay["average_accuracy"] == pytest.approx(
+        {"mean": 0.91, "std": 0.01414, "min": 0.90, "max": 0.92}, abs=1e-5
+    )
+    assert replay["validation_average_accuracy"]["mean"] == pytest.approx(0.90)
+    assert replay["held_bytes"] == 6000001  # the largest of the runs
     text = scenario_table(summary)
-    assert "| replay | 91.0 ± 1.4 | 90.0 - 92.0 | 90.0 ± 1.4 | 99.0 | 785,000 | 0, 1 |\n" in text
+    # mean ± SEM (std / sqrt(2)), std, pooled, learning, validation, stored images, carried, held, seeds
+    assert "| replay | 91.00 ± 1.00 | 1.41 | 91.10 | 99.00 | 90.00 | 1,000 | 785,000 | 6,000,001 | 2 |\n" in text
     assert "reference" not in text  # no published figures for this scenario: no reference columns
 
 
@@ -130,7 +138,9 @@ def test_a_scenario_with_published_figures_shows_them_beside_each_strategy() -> 
     runs = [{"seed": 0, "metrics": {"continual/split_mnist/replay": continual_metrics(0, 0.90)}}]
     text = scenario_table(summarise_scenario("split_mnist", runs, ["replay"]))
     assert "reference, papers (%) |" in text
-    assert "| replay | 90.0 ± 0.0 | 90.0 - 90.0 | 89.0 ± 0.0 | 99.0 | 785,000 | 0 | about 89 | 88.9, 88.8 |" in text
+    assert (
+        "| replay | 90.00 ± 0.00 | 0.00 | 90.10 | 99.00 | 89.00 | 1,000 | 785,000 | 6,000,000 | 1 | about 89 |" in text
+    )
 
 
 def test_the_reference_figures_are_of_strategies_that_exist_and_the_others_show_none() -> None:
@@ -140,7 +150,7 @@ def test_the_reference_figures_are_of_strategies_that_exist_and_the_others_show_
     strategies = yaml.safe_load((ROOT / "params.yaml").read_text())["strategies"]
     assert set(REFERENCE["split_mnist"]) <= set(strategies)
     runs = [{"seed": 0, "metrics": {"continual/split_mnist/mine": continual_metrics(0, 0.5)}}]
-    assert "| 0 | - | - |" in scenario_table(summarise_scenario("split_mnist", runs, ["mine"]))
+    assert "| 1 | - | - |" in scenario_table(summarise_scenario("split_mnist", runs, ["mine"]))
 
 
 def test_a_scenario_study_takes_the_seed_experiments_of_the_scenarios_stages() -> None:

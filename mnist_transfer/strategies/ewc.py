@@ -3,7 +3,8 @@
 The loss adds strength / 2 x sum over earlier tasks of F_t (w - w_t)^2 (offline EWC, one
 term per task, as van de Ven et al. run it). F_t is the mean over `fisher_samples`
 training images of task t (null: all of them) of the squared gradient of a log
-probability, over the outputs the task trained on, taken FISHER_CHUNK images at a time.
+probability, over the outputs the task trained on, FISHER_CHUNK gradients at a time. As
+in the reference, the last task of the scenario gets no Fisher: nothing would use it.
 Whose log probability, `fisher` chooses by the reference's rule:
 
 - current (its master branch, models/cl/continual_learner.py): every class's, weighted by
@@ -22,8 +23,8 @@ from mnist_transfer.quiet_tf import tf
 from mnist_transfer.scenarios import Task
 from mnist_transfer.strategies.network import NetworkStrategy, masked_logits, variable_bytes
 
-# Images whose gradients are held at once: one gradient of the notebook's CNN is 6.5 MB,
-# so the 500 of a Fisher at once took 4.5 GB.
+# Gradients held at once (the current rule takes one per class an image could be): one
+# gradient of the notebook's CNN is 6.5 MB, so the 500 of a Fisher at once took 4.5 GB.
 FISHER_CHUNK = 50
 
 
@@ -39,21 +40,26 @@ class Strategy(NetworkStrategy):
         self.terms: list[tuple[list[tf.Tensor], list[tf.Tensor]]] = []  # (Fisher, weights) per task
 
     def after_task(self, task: Task, seen: tuple[int, ...]) -> None:
+        if self.tasks_seen == len(self.scenario["tasks"]):
+            return
         x = task.x_train
         if self.params["fisher_samples"] is not None:
             chosen = self.rng.choice(len(x), min(self.params["fisher_samples"], len(x)), replace=False)
             x = x[np.sort(chosen)]
         x = self.pixels(x)  # the network's own input, as it trains on
-        classes = [int(c) for c in np.flatnonzero(self.allowed)]
-        sums = tf.function(lambda images: self._squared_gradient_sums(images, tf.constant(self.allowed), classes))
+        classes = tuple(int(c) for c in np.flatnonzero(self.allowed))
+        images = max(1, FISHER_CHUNK // (1 if self.params["fisher"] == "2019" else len(classes)))
         fisher = None
-        for start in range(0, len(x), FISHER_CHUNK):
-            chunk = sums(tf.constant(x[start : start + FISHER_CHUNK]))
+        for start in range(0, len(x), images):
+            chunk = self._squared_gradient_sums(
+                tf.constant(x[start : start + images]), tf.constant(self.allowed), classes
+            )
             fisher = chunk if fisher is None else [f + s for f, s in zip(fisher, chunk, strict=True)]
         fisher = [f / len(x) for f in fisher]
         self.terms.append((fisher, [tf.identity(w) for w in self.network.trainable_variables]))
 
-    def _squared_gradient_sums(self, x: tf.Tensor, allowed: tf.Tensor, classes: list[int]) -> list[tf.Tensor]:
+    @tf.function  # traced again for other classes (a Python tuple) or another chunk size
+    def _squared_gradient_sums(self, x: tf.Tensor, allowed: tf.Tensor, classes: tuple[int, ...]) -> list[tf.Tensor]:
         variables = self.network.trainable_variables
 
         def squared_gradients(image: tf.Tensor) -> list[tf.Tensor]:
