@@ -65,3 +65,20 @@ def test_the_review_links_the_plots_artifact() -> None:
     link = step("ARTIFACT_URL")
     assert link["env"]["ARTIFACT_URL"] == f"${{{{ steps.{upload['id']}.outputs.artifact-url }}}}"
     assert "dvc_review/review.md" in link["run"]
+
+
+SEEDS = ROOT / ".github" / "workflows" / "seeds.yml"
+
+
+def test_the_seeds_workflow_passes_actionlint_and_plays_docs_seeds_md() -> None:
+    """A job per seed runs the scenario's stages and pushes the experiment; one job pulls them all and summarises."""
+    result = actionlint(SEEDS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    jobs = yaml.safe_load(SEEDS.read_text())["jobs"]
+    assert jobs["seed"]["strategy"]["matrix"]["seed"] == "${{ fromJSON(inputs.seeds) }}"
+    seed = "\n".join(step.get("run", "") for step in jobs["seed"]["steps"])
+    assert 'dvc exp run -n "$SCENARIO-seed-$SEED" -S "seed=$SEED" "continual_report@$SCENARIO"' in seed
+    assert 'dvc exp push --force --run-cache origin "$SCENARIO-seed-$SEED"' in seed
+    assert jobs["gather"]["needs"] == "seed"
+    gather = "\n".join(step.get("run", "") for step in jobs["gather"]["steps"])
+    assert "dvc exp pull --no-cache origin" in gather and 'python -m seeds "$SCENARIO"' in gather
