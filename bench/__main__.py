@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_STEPS = [
     f"evaluate@{name}" for name in ("base", "freeze", "branch", "full", "transfer_01_softmax", "transfer_01_sigmoid")
 ]
-# Replay result key -> (pipeline metrics file, test set)
+# Replay result key -> (the model's record, results/<model>.json, and its test set)
 ACCURACIES = {
     "base 0-4": ("base", "0-4"),
     "base 0-9": ("base", "0-9"),
@@ -111,7 +111,7 @@ def run_pipeline(work: Path, repeat: int, targets: list[str], env: dict[str, str
     log_file = work / f"pipeline-{repeat}.log"
     measured = timed([sys.executable, "-m", "dvc", "repro", "--force", *targets], clone, env, log_file)
     dvc_log = log_file.read_text()
-    metrics = {name: json.loads((clone / "metrics" / f"{name}.json").read_text()) for name, _ in ACCURACIES.values()}
+    metrics = {name: json.loads((clone / "results" / f"{name}.json").read_text()) for name, _ in ACCURACIES.values()}
     return {
         **measured,
         "precision": metrics["base"]["precision"],

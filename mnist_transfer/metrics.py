@@ -1,6 +1,7 @@
 """Test-set metrics from predicted class log-probabilities (NumPy only).
 
-The metrics files every evaluated model gets (metrics/<model>.json):
+The record every evaluated model gets (results/<model>.json; its DVC metrics file,
+metrics/<model>.json, holds the scalars of stages/evaluate.py):
 - "accuracy" and "loss" keyed by test set ("0-4", "5-9", "0-9" or "0-1"); the loss is
   the cross-entropy of the predicted class distribution, for every one-output model
   whatever loss it was trained with, so that their losses compare. The two-head branching
@@ -10,7 +11,7 @@ The metrics files every evaluated model gets (metrics/<model>.json):
 - "per_class_accuracy" keyed by class index ("0".."9" for ten-digit models, "0", "1" for
   the 0-vs-1 models): a class at 0 is a class the model lost;
 - "test_images" keyed by test set.
-Objects, never lists: `dvc metrics diff` skips lists.
+Objects keyed by name, never lists, so that a record reads the same in any tool.
 """
 
 from __future__ import annotations

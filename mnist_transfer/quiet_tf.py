@@ -5,10 +5,17 @@ stderr while it loads and probes for devices, whatever TF_CPP_MIN_LOG_LEVEL says
 some of them. Every module of the package that needs TensorFlow imports it from here,
 so the first import in a stage runs with stderr captured: known start-up lines are
 dropped, and any other line still reaches the user as a logging warning.
+
+Lines about the device ("GPU will not be used", a failed cuInit) are the exception: they
+are kept in DEVICE_LINES, and reach the user whenever a GPU is wanted, that is when
+MNIST_TRANSFER_DEVICE=gpu or TensorFlow's CUDA wheels are installed (the GPU lock); on a
+CPU-only install they are the same two lines at every start, and are dropped.
+training.use_device refuses a GPU asked for and not found, quoting them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -19,11 +26,13 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 log = logging.getLogger(__name__)
 
-# Substrings of the lines TensorFlow prints on every CPU-only start.
+DEVICE_ENV = "MNIST_TRANSFER_DEVICE"  # gpu: a GPU or a refusal; cpu: the CPU even where a GPU is
+# Substrings of the lines in which TensorFlow says which device it cannot use.
+DEVICE_NOTICES = ("GPU will not be used", "cuInit")
+# Substrings of the other lines TensorFlow prints on every start (the CUDA wheels add the
+# factory registrations).
 START_UP_NOISE = (
     "absl::InitializeLog",
-    "cuda",
-    "cuInit",
     "cuDNN",
     "cuFFT",
     "cuBLAS",
@@ -33,6 +42,29 @@ START_UP_NOISE = (
     "computation_placer",
     "Unable to register",
 )
+
+
+def gpu_wanted() -> bool:
+    """MNIST_TRANSFER_DEVICE=gpu, or (unset) TensorFlow's CUDA wheels installed: the GPU lock's `nvidia` packages."""
+    asked = os.environ.get(DEVICE_ENV, "").strip().lower()
+    return asked == "gpu" or (not asked and importlib.util.find_spec("nvidia") is not None)
+
+
+DEVICE_LINES: list[str] = []  # TensorFlow's lines about the device it cannot use, this start's
+
+
+def sort_lines(lines: list[str], wanted: bool) -> tuple[list[str], list[str]]:
+    """TensorFlow's start-up lines: (those the user sees, as warnings), (those about the device)."""
+    shown, device = [], []
+    for line in lines:
+        if not line.strip() or any(noise.lower() in line.lower() for noise in START_UP_NOISE):
+            continue
+        if any(notice in line for notice in DEVICE_NOTICES):
+            device.append(line)
+            if not wanted:
+                continue
+        shown.append(line)
+    return shown, device
 
 
 def _import_quietly():
@@ -51,9 +83,10 @@ def _import_quietly():
             os.close(saved)
         captured.seek(0)
         lines = captured.read().decode(errors="replace").splitlines()
-    for line in lines:
-        if line.strip() and not any(noise.lower() in line.lower() for noise in START_UP_NOISE):
-            log.warning("tensorflow: %s", line)
+    shown, device = sort_lines(lines, gpu_wanted())
+    DEVICE_LINES.extend(device)
+    for line in shown:
+        log.warning("tensorflow: %s", line)
     return keras, tf
 
 

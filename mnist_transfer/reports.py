@@ -11,8 +11,17 @@ from mnist_transfer.errors import DataError
 from mnist_transfer.inputs import read_json, restore_hint
 
 
+def record_path(name: str) -> str:
+    """Where the reports read `name`: results/<model>.json, or results/continual/<scenario>/<strategy>.json.
+
+    The DVC metrics files (metrics/) hold the scalars a reader compares; the reports need
+    the whole record (accuracy by test set, the accuracy matrix R), which results/ holds.
+    """
+    return f"results/{name}.json"
+
+
 class StrategyMetrics(BaseModel):
-    """What the reports read of metrics/continual/<scenario>/<strategy>.json (stage continual writes more)."""
+    """What the reports read of results/continual/<scenario>/<strategy>.json (stage continual writes more)."""
 
     model_config = ConfigDict(strict=True)  # "0.9" or true is no accuracy
 
@@ -33,7 +42,7 @@ class StrategyMetrics(BaseModel):
 
 
 class ModelMetrics(BaseModel):
-    """What the report reads of metrics/<model>.json (stage evaluate writes more): accuracies by test set."""
+    """What the report reads of results/<model>.json (stage evaluate writes more): accuracies by test set."""
 
     model_config = ConfigDict(strict=True)
 

@@ -193,6 +193,24 @@ def predict(
     return restricted_prediction(scores, task.classes if incremental == "task" else seen)
 
 
+# The scalars of a run that a reader compares: stage continual writes these as the DVC metrics
+# (metrics/continual/<scenario>/<strategy>.json, one row each in `dvc metrics show`), and the
+# whole record, R and the per-digit accuracy with them, to results/continual/ for the reports.
+METRICS = (
+    "average_accuracy",
+    "accuracy",
+    "learning_accuracy",
+    "bwt",
+    "forgetting",
+    "validation_average_accuracy",
+    "stored_images",
+    "carried_bytes",
+    "held_bytes",
+    "images_trained",
+    "seed",
+)
+
+
 def run(strategy: Strategy, tasks: list[Task], incremental: str = "class") -> dict:
     """Train `strategy` through `tasks` in order; its metrics (see the module docstring and continual_metrics)."""
     count = len(tasks)
@@ -230,7 +248,7 @@ def run(strategy: Strategy, tasks: list[Task], incremental: str = "class") -> di
 
 
 def _rows(matrix: np.ndarray) -> dict[str, dict[str, float]]:
-    """R as objects keyed "after task i" -> "task j" (1-based): `dvc metrics diff` skips lists."""
+    """R as objects keyed "after task i" -> "task j" (1-based), the reports' rows and columns."""
     return {
         f"after task {i + 1}": {f"task {j + 1}": float(matrix[i, j]) for j in range(matrix.shape[1])}
         for i in range(matrix.shape[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import math
 import os
@@ -14,7 +15,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from mnist_transfer import compute
+from mnist_transfer import compute, quiet_tf
 from mnist_transfer.artifacts import write_text
 from mnist_transfer.data import Split
 from mnist_transfer.errors import StageError
@@ -55,19 +56,49 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
+@functools.cache  # decided once per process: TensorFlow fixes the visible devices at first use
+def use_device() -> str:
+    """The device this stage computes on, as the run record names it: the GPU's name, or the CPU kind.
+
+    MNIST_TRANSFER_DEVICE (quiet_tf.DEVICE_ENV) unset: TensorFlow's own choice, a usable
+    GPU if there is one. `gpu`: a GPU, or a one-line refusal that quotes TensorFlow's
+    reason. `cpu`: the CPU, with any GPU hidden. Results on a GPU differ from the CPU's in
+    rounding (docs/reproducibility.md).
+    """
+    asked = os.environ.get(quiet_tf.DEVICE_ENV, "").strip().lower()
+    if asked not in ("", "gpu", "cpu"):
+        raise StageError(f"{quiet_tf.DEVICE_ENV}={asked!r}: set it to gpu or cpu, or unset it")
+    gpus = tf.config.list_physical_devices("GPU")
+    if asked == "cpu" and gpus:
+        tf.config.set_visible_devices([], "GPU")
+        gpus = []
+    if asked == "gpu" and not gpus:
+        why = "; ".join(line.split("] ", 1)[-1] for line in quiet_tf.DEVICE_LINES) or "no GPU visible"
+        raise StageError(
+            f"{quiet_tf.DEVICE_ENV}=gpu, but TensorFlow finds no usable GPU ({why}); install the GPU lock "
+            f"(pip install --no-deps -r requirements-gpu.lock) on a machine with a CUDA driver, "
+            f"or unset {quiet_tf.DEVICE_ENV} to run on the CPU"
+        )
+    if gpus:
+        return "GPU " + tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    return f"CPU {compute.machine()['cpu_isa']}"
+
+
 def use_precision(precision: str) -> None:
     """Set params `precision` as the Keras dtype policy for new layers, under the locked library versions.
 
     Every stage that runs TensorFlow calls this first: it refuses to run under other
-    TensorFlow, Keras or NumPy versions than requirements.lock pins. Output layers are
+    TensorFlow, Keras or NumPy versions than requirements.lock pins, and picks the device
+    (use_device). Output layers are
     float32 whatever the policy (see models.py), and a loaded model keeps the policy it
     was trained with.
     """
     versions = compute.check_versions()
+    device = use_device()
     keras.mixed_precision.set_global_policy(precision)
     flags = compute.cpu_flags()
     libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
-    log.info("precision %s, %s, CPU %s", precision, libraries, compute.machine(flags)["cpu_isa"])
+    log.info("precision %s, %s, on %s", precision, libraries, device)
     if precision == "mixed_bfloat16" and not compute.cpu_has_fast_bfloat16(flags):
         log.warning("mixed_bfloat16 on a CPU without AMX trains slower than float32 (docs/performance.md)")
 
@@ -227,7 +258,9 @@ def fit(
                 f"dvclive cannot read this git repository ({err}); make a first commit, "
                 "e.g. git commit --allow-empty -m start"
             ) from None
-        live.summary.update(compute.machine())  # the CPU kind it trained on: for the review, not a DVC input
+        # what it trained on, for the review (not a DVC input): the CPU kind sets oneDNN's
+        # rounding, and the device is the GPU's name where one was used
+        live.summary.update({**compute.machine(), "device": use_device()})
         log.info("%s: fitting %s for %d epochs", stage, model.name, params["epochs"])
         callbacks = [
             StopOnNonFinite(stage),

@@ -33,6 +33,7 @@ the runs), beside van de Ven et al.'s figures for the same method.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -42,12 +43,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from mnist_transfer.artifacts import write_json, write_text
 from mnist_transfer.errors import StageError
 from mnist_transfer.params import load_params
 from mnist_transfer.reports import markdown
-from review import ReviewError, dvc
+from review import ReviewError, dvc, run
 
 log = logging.getLogger("seeds")
 
@@ -100,8 +102,12 @@ REFERENCE = {
 def summarise(runs: list[dict]) -> dict:
     """metrics/seeds.json: per row, the spread of test and validation accuracy and the lost-class count."""
     summary = {}
+    runs = [entry for entry in runs if _models_trained_with_its_seed(entry)]
+    if not runs:
+        raise StudyError("no experiment of this commit trained the models with its own seed; queue whole-pipeline runs")
+    records = [_with_records(entry["metrics"], entry.get("rev")) for entry in runs]
     for name, test_set, classes, _ in ROWS:
-        per_run = [run["metrics"][name] for run in runs]
+        per_run = [metrics[name] for metrics in records]
         summary[f"{name} {test_set}"] = {
             "test_accuracy": spread([m["accuracy"][test_set] for m in per_run]),
             "validation_accuracy": spread([m["validation_accuracy"][test_set] for m in per_run]),
@@ -206,8 +212,40 @@ def _metrics(entry: dict) -> dict:
     }
 
 
+def _with_records(metrics: dict, revision: str | None) -> dict:
+    """`metrics` with each ROWS model's whole record (results/<model>.json at `revision`) in place of its scalars.
+
+    The full study reads accuracy by test set and per digit, which the DVC metrics files
+    leave to the records. An experiment from before the records, whose metrics held all
+    of it, keeps what `dvc exp show` gave; one whose record is missing is a StudyError.
+    """
+    enriched = dict(metrics)
+    for name in {name for name, *_ in ROWS} if revision else ():
+        with contextlib.suppress(ReviewError, json.JSONDecodeError):
+            enriched[name] = json.loads(run(["git", "show", f"{revision}:results/{name}.json"]))
+        if not isinstance(enriched[name].get("accuracy"), dict):
+            raise StudyError(f"results/{name}.json is missing at {revision[:7]}; commit the records with the metrics")
+    return enriched
+
+
+def _models_trained_with_its_seed(entry: dict) -> bool:
+    """Whether the run's models were trained with its seed (its dvc.lock's `base` entry), not kept from the commit.
+
+    An experiment of one scenario's stages differs from the commit in `seed` alone, as a
+    whole-pipeline one does, but keeps the commit's models: the full study leaves it out.
+    """
+    if not entry.get("rev"):
+        return True
+    try:
+        lock = yaml.safe_load(run(["git", "show", f"{entry['rev']}:dvc.lock"])) or {}
+    except (ReviewError, yaml.YAMLError):
+        return True  # no lock to tell: count it, as before the check
+    seed = ((lock.get("stages", {}).get("base") or {}).get("params") or {}).get("params.yaml", {}).get("seed")
+    return seed is None or seed == entry["seed"]
+
+
 def seed_runs(shown: list[dict], required: Callable[[dict], bool] | None = None) -> list[dict]:
-    """From `dvc exp show --json`: one {"seed", "metrics"} per seed, in seed order.
+    """From `dvc exp show --json`: one {"seed", "rev", "metrics"} per seed, in seed order.
 
     The finished experiments of the commit (its first entry after the workspace) whose
     params equal the commit's but for `seed`, newest first; then the commit itself. A
@@ -232,7 +270,8 @@ def seed_runs(shown: list[dict], required: Callable[[dict], bool] | None = None)
             continue
         metrics = _metrics(entry)
         if required(metrics):
-            runs.setdefault(int(params["seed"]), {"seed": int(params["seed"]), "metrics": metrics})
+            seed = int(params["seed"])
+            runs.setdefault(seed, {"seed": seed, "rev": entry.get("rev"), "metrics": metrics})
     return [runs[seed] for seed in sorted(runs)]
 
 

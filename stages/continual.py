@@ -1,13 +1,14 @@
-"""Stage continual: one strategy through one scenario's tasks -> metrics/continual/<scenario>/<strategy>.json.
+"""Stage continual: one strategy through one scenario's tasks -> its record and its DVC metrics.
 
 Usage: python -m stages.continual <scenario> <strategy>   (params scenarios.<scenario>, strategies.<strategy>)
 The strategy runs with its params group's keys, and those of its `per_scenario.<scenario>`
 over them (params.validate_strategy).
-The metrics (mnist_transfer/scenarios.py's run): the tasks in the order learnt, the
-accuracy matrix R, the mean accuracy over tasks (the headline), over every test image,
-each task's just after it was learnt, BWT and forgetting; per-digit accuracy after the
-last task; the stored images, the bytes held between tasks and at the end, and the
-number of images trained on.
+The record, results/continual/<scenario>/<strategy>.json (mnist_transfer/scenarios.py's
+run): the tasks in the order learnt, the accuracy matrix R, the mean accuracy over tasks
+(the headline), over every test image, each task's just after it was learnt, BWT and
+forgetting; per-digit accuracy after the last task; the stored images, the bytes held
+between tasks and at the end, and the number of images trained on. Its scalars that a
+reader compares (scenarios.METRICS) are also the stage's DVC metrics file.
 """
 
 import logging
@@ -65,8 +66,11 @@ def main(all_params: dict) -> None:
         time.process_time() - cpu,
         time.perf_counter() - wall,
     )
-    # the seed it ran with, for the seed study (python -m seeds <scenario>)
-    write_json(f"metrics/continual/{scenario_name}/{strategy_name}.json", {**result, "seed": all_params["seed"]})
+    record = {**result, "seed": all_params["seed"]}  # the seed, for the seed study (python -m seeds <scenario>)
+    write_json(f"results/continual/{scenario_name}/{strategy_name}.json", record)
+    write_json(
+        f"metrics/continual/{scenario_name}/{strategy_name}.json", {key: record[key] for key in scenarios.METRICS}
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Stage continual_report: every strategy of one scenario side by side.
 
 Usage: python -m stages.continual_report <scenario>
-Reads metrics/continual/<scenario>/*.json (one per strategy) and writes
+Reads results/continual/<scenario>/*.json (one per strategy) and writes
 - metrics/continual/<scenario>.md: a table of each strategy's average accuracy over tasks
   (the headline), pooled accuracy, learning accuracy, BWT, forgetting, its memory ledger
   and the images it trained on;
@@ -22,6 +22,8 @@ from mnist_transfer.artifacts import atomic_path, write_text
 from mnist_transfer.errors import StageError
 from mnist_transfer.reports import markdown, read_strategy_metrics
 from mnist_transfer.stage import run_stage
+
+PANELS_PER_ROW = 5  # of the charts' grids: nine strategies in two rows fit a laptop's screen
 
 
 def matrix(rows: dict) -> np.ndarray:
@@ -62,11 +64,11 @@ def main(_params: dict) -> None:
     if len(sys.argv) != 2:
         raise StageError("usage: python -m stages.continual_report <scenario>")
     scenario = sys.argv[1]
-    folder = Path("metrics/continual") / scenario
+    folder = Path("results/continual") / scenario
     results = {path.stem: read_strategy_metrics(path) for path in sorted(folder.glob("*.json"))}
     if not results:
         raise StageError(f"{folder}: no strategy metrics; run `dvc repro continual` first")
-    write_text(folder.with_suffix(".md"), table(results))
+    write_text(Path("metrics/continual") / f"{scenario}.md", table(results))
     kind = next(iter(results.values()))["incremental"]
     curves = pd.DataFrame(
         [
@@ -81,20 +83,34 @@ def main(_params: dict) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6, 3.6), dpi=100)
-    for strategy, group in curves.groupby("strategy", sort=False):
-        axes.plot(group["task"], group["average accuracy"], marker="o", label=strategy)
-    axes.set_xticks(sorted(curves["task"].unique()))
-    axes.set(xlabel="tasks learnt", ylabel="average accuracy, tasks so far", ylim=(0, 1.02))
-    axes.set_title(f"{scenario}: {kind}-incremental average accuracy after each task")
-    axes.legend(fontsize=8, loc="lower left")
+    # a panel per strategy, in a grid a screen holds: lines that end together stay apart
+    count = len(results)
+    columns = min(count, PANELS_PER_ROW)
+    rows = -(-count // columns)
+    tasks = sorted(curves["task"].unique())
+    figure, grid = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.0 * rows + 0.5), dpi=100, squeeze=False)
+    for index, (strategy, group) in enumerate(curves.groupby("strategy", sort=False)):
+        axes = grid.flat[index]
+        axes.plot(group["task"], group["average accuracy"], marker="o")
+        axes.set_title(strategy, fontsize=9)
+        axes.set(xticks=tasks, ylim=(0, 1.02))
+        axes.tick_params(labelsize=7)
+        axes.grid(alpha=0.3)
+        if index + columns >= count:  # the lowest panel of its column
+            axes.set_xlabel("tasks learnt", fontsize=8)
+        if index % columns == 0:
+            axes.set_ylabel("average accuracy", fontsize=8)
+    for axes in grid.flat[count:]:
+        axes.set_visible(False)
+    figure.suptitle(f"{scenario}: {kind}-incremental average accuracy over the tasks so far", fontsize=10)
     figure.tight_layout()
     save_png(figure, plots / "average_accuracy.png")
     plt.close(figure)
 
-    count = len(results)
-    figure, grid = plt.subplots(1, count, figsize=(2.4 * count, 2.6), dpi=100, squeeze=False)
-    for axes, (strategy, metrics) in zip(grid[0], results.items(), strict=True):
+    figure, grid = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.4 * rows + 0.5), dpi=100, squeeze=False)
+    for axes in grid.flat[count:]:
+        axes.set_visible(False)
+    for axes, (strategy, metrics) in zip(grid.flat, results.items(), strict=False):
         r = matrix(metrics["R"])
         axes.imshow(r, vmin=0, vmax=1, cmap="viridis")
         for (i, j), value in np.ndenumerate(r):

@@ -1,12 +1,13 @@
 """Stage report: every model's metrics beside the notebooks' printed numbers, and the notebooks' question.
 
-Reads metrics/*.json and metrics/continual/notebook/*.json (nothing else) and writes
+Reads results/*.json and results/continual/notebook/*.json (nothing else) and writes
 - metrics/report.md: two Markdown tables, each with the validation accuracy that choices
   are made on beside the test accuracy (docs/results.md shows them): the notebooks'
   experiments, then 5-9 after 0-4, every strategy of the `notebook` scenario beside the
   notebooks' own `freeze` and `branch` stages;
-- metrics/headline.json: one test accuracy per model and per strategy, what the README,
-  `dvc metrics diff` and the review show first;
+- metrics/headline.json: one test accuracy per model and per strategy, what the README and
+  the review show first (`dvc metrics show metrics/headline.json`; not a DVC metric
+  itself: it repeats the evaluate and continual stages' own);
 - plots/incremental_accuracy.csv: 0-9 accuracy per strategy, a bar chart in `dvc plots
   show`, and the same chart as plots/incremental_accuracy.png for the docs.
 Tests make the tables again from the committed metrics. The notebooks' numbers are those
@@ -22,7 +23,7 @@ import pandas as pd
 
 from mnist_transfer.artifacts import atomic_path, write_json, write_text
 from mnist_transfer.errors import StageError
-from mnist_transfer.reports import ModelMetrics, markdown, read_checked, read_strategy_metrics
+from mnist_transfer.reports import ModelMetrics, markdown, read_checked, read_strategy_metrics, record_path
 from mnist_transfer.stage import run_stage
 
 log = logging.getLogger("stages.report")
@@ -81,8 +82,8 @@ STAGES = {"freeze": "base", "branch": "branch_base"}
 
 
 def read_metrics(name: str) -> dict:
-    """metrics/<name>.json from the workspace, checked: a strategy's (continual/...) or a model's."""
-    path = Path("metrics") / f"{name}.json"
+    """A model's metrics or a strategy's record (continual/...) from the workspace, checked (reports.record_path)."""
+    path = Path(record_path(name))
     return read_strategy_metrics(path) if name.startswith("continual/") else read_checked(path, ModelMetrics)
 
 
@@ -93,7 +94,7 @@ def incremental_rows(read: Reader, names: list[str]) -> dict[str, dict]:
         metrics = read(f"continual/{SCENARIO}/{strategy}")
         if metrics["tasks"] != TASKS or metrics["incremental"] != "class":  # a seeded order, say
             raise StageError(
-                f"metrics/continual/{SCENARIO}/{strategy}.json learnt tasks {metrics['tasks']} "
+                f"results/continual/{SCENARIO}/{strategy}.json learnt tasks {metrics['tasks']} "
                 f"({metrics['incremental']}-incremental): the report reads them as class-incremental 5-9 after 0-4; "
                 f"set scenarios.{SCENARIO}.task_order: fixed and incremental: class"
             )
@@ -177,7 +178,7 @@ HEADLINE = {
 
 
 def headline(read: Reader, names: list[str]) -> dict:
-    """metrics/headline.json: one test accuracy per model and strategy, the numbers `dvc metrics diff` shows first."""
+    """metrics/headline.json: one test accuracy per model and strategy, the numbers the review shows first."""
     return {
         "test_accuracy": {name: read(name)["accuracy"][test_set] for name, test_set in HEADLINE.items()},
         f"{SCENARIO}_scenario_accuracy": {s: read(f"continual/{SCENARIO}/{s}")["accuracy"] for s in names},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,27 @@ def test_a_stage_under_other_versions_exits_with_one_line(tmp_path: Path, fake_m
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "install the lock" in lines[0], result.stderr
+    assert files_outside_dvc_tmp(tmp_path) == before
+
+
+def test_a_gpu_asked_for_where_there_is_none_stops_the_stage_with_one_line(tmp_path: Path, fake_mnist: dict) -> None:
+    """MNIST_TRANSFER_DEVICE=gpu on a machine without a usable GPU: base stops before any work, saying why."""
+    from mnist_transfer.quiet_tf import tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: the stage would use it")  # never in CI, which has none
+    for name in ("params.yaml", "dvc.yaml", "requirements.lock"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    splits = make_splits(fake_mnist, 0.25, train_limit=400, test_limit=100)
+    save_npz(split_path("0-4", tmp_path / "data" / "prepared"), splits["0-4"])
+    before = files_outside_dvc_tmp(tmp_path)
+    result = stage_process(tmp_path, "stages.base", env={"MNIST_TRANSFER_DEVICE": "gpu"})
+    assert result.returncode == 2
+    own = re.compile(r"^\d\d:\d\d:\d\d (mnist_transfer|stages)[\w.]*: ")  # the stage's log, TensorFlow's device lines
+    lines = [line for line in result.stderr.strip().splitlines() if not own.match(line)]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: MNIST_TRANSFER_DEVICE=gpu, but TensorFlow finds no usable GPU ("), lines[0]
+    assert "unset MNIST_TRANSFER_DEVICE to run on the CPU" in lines[0]
     assert files_outside_dvc_tmp(tmp_path) == before
 
 

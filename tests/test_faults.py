@@ -111,10 +111,10 @@ def test_a_damaged_prepared_split_is_named(workspace: Path) -> None:
 
 
 def test_a_report_without_a_strategys_metrics_is_one_line(workspace: Path) -> None:
-    shutil.copytree(ROOT / "metrics", workspace / "metrics", ignore=shutil.ignore_patterns("finetune.json"))
+    shutil.copytree(ROOT / "results", workspace / "results", ignore=shutil.ignore_patterns("finetune.json"))
     before = files_outside_dvc_tmp(workspace)
     line = refused(stage_process(workspace, "stages.report"))
-    assert line.startswith("error: metrics/continual/notebook/finetune.json: "), line
+    assert line.startswith("error: results/continual/notebook/finetune.json: "), line
     assert "continual@notebook-finetune" in line
     assert files_outside_dvc_tmp(workspace) == before
 
@@ -130,15 +130,15 @@ def test_a_report_on_other_notebook_tasks_is_one_line(workspace: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["missing", "not JSON", "a list"])
-def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -> None:
-    metrics = workspace / "metrics"
-    metrics.mkdir()
+def test_a_damaged_record_stops_the_report(workspace: Path, damage: str) -> None:
+    records = workspace / "results"
+    records.mkdir()
     if damage != "missing":
-        (metrics / "base.json").write_text('{"accuracy": {"0-4": 0.9' if damage == "not JSON" else "[1, 2]")
+        (records / "base.json").write_text('{"accuracy": {"0-4": 0.9' if damage == "not JSON" else "[1, 2]")
     before = files_outside_dvc_tmp(workspace)
     line = refused(stage_process(workspace, "stages.report"))
-    assert line.startswith("error: metrics/base.json: "), line
-    assert "git checkout -- metrics/base.json" in line and "dvc repro --force evaluate@base" in line
+    assert line.startswith("error: results/base.json: "), line
+    assert "git checkout -- results/base.json" in line and "dvc repro --force evaluate@base" in line
     assert files_outside_dvc_tmp(workspace) == before
 
 
@@ -160,16 +160,16 @@ def test_a_damaged_metrics_file_stops_the_report(workspace: Path, damage: str) -
     ],
     ids=["no validation accuracy", "accuracy a string", "a head's accuracy a string", "a strategy's, no validation"],
 )
-def test_a_metrics_file_without_its_keys_stops_the_report(workspace: Path, name: str, damage, said: str) -> None:
-    shutil.copytree(ROOT / "metrics", workspace / "metrics")
-    path = workspace / "metrics" / f"{name}.json"
+def test_a_record_without_its_keys_stops_the_report(workspace: Path, name: str, damage, said: str) -> None:
+    shutil.copytree(ROOT / "results", workspace / "results")
+    path = workspace / "results" / f"{name}.json"
     metrics = json.loads(path.read_text())
     damage(metrics)
     path.write_text(json.dumps(metrics))
     before = files_outside_dvc_tmp(workspace)
     line = refused(stage_process(workspace, "stages.report"))
-    assert line.startswith(f"error: metrics/{name}.json: {said}; "), line
-    assert f"git checkout -- metrics/{name}.json" in line
+    assert line.startswith(f"error: results/{name}.json: {said}; "), line
+    assert f"git checkout -- results/{name}.json" in line
     assert files_outside_dvc_tmp(workspace) == before
 
 
@@ -500,17 +500,17 @@ def test_a_scenario_name_dvc_cannot_pass_is_one_line(workspace: Path, name: str)
     ],
     ids=["no R", "no held_bytes", "carried_bytes a string", "R a number", "accuracy a string", "R ragged"],
 )
-def test_a_continual_metrics_file_without_its_keys_stops_the_report(workspace: Path, damage, said: str) -> None:
-    folder = workspace / "metrics" / "continual" / "split_mnist"
+def test_a_continual_record_without_its_keys_stops_the_report(workspace: Path, damage, said: str) -> None:
+    folder = workspace / "results" / "continual" / "split_mnist"
     folder.mkdir(parents=True)
-    for source in sorted((ROOT / "metrics" / "continual" / "split_mnist").glob("*.json")):
+    for source in sorted((ROOT / "results" / "continual" / "split_mnist").glob("*.json")):
         shutil.copy(source, folder / source.name)
     metrics = json.loads((folder / "lwf.json").read_text())
     damage(metrics)
     (folder / "lwf.json").write_text(json.dumps(metrics))
     before = files_outside_dvc_tmp(workspace)
     line = refused(stage_process(workspace, "stages.continual_report", "split_mnist"))
-    path = "metrics/continual/split_mnist/lwf.json"
+    path = "results/continual/split_mnist/lwf.json"
     assert line.startswith(f"error: {path}: {said}; "), line
     assert f"git checkout -- {path}" in line and "dvc repro --force continual@split_mnist-lwf" in line
     assert files_outside_dvc_tmp(workspace) == before
@@ -602,7 +602,7 @@ def test_a_seed_study_of_no_such_scenario_lists_the_ones_there_are(tmp_path: Pat
     ("args", "said"),
     [
         ((), "error: params.yaml: not found; run the stage from the project root"),
-        (("now",), "error: unexpected argument 'now'; usage: dvc exp run -n quick $(python -m mnist_transfer.quick)"),
+        (("now",), "error: unexpected argument 'now'; usage: python -m mnist_transfer.quick [--options]"),
     ],
     ids=["outside the project", "an argument"],
 )

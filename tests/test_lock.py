@@ -1,4 +1,4 @@
-"""requirements.lock and requirements-dev.lock pin exactly what pyproject.toml asks for."""
+"""requirements.lock, requirements-dev.lock and requirements-gpu.lock pin exactly what pyproject.toml asks for."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ def requirements(group: str | None) -> list[Requirement]:
     ]
 
 
-@pytest.mark.parametrize(("lock", "groups"), [("requirements.lock", [None]), ("requirements-dev.lock", [None, "dev"])])
+@pytest.mark.parametrize(
+    ("lock", "groups"),
+    [("requirements.lock", [None]), ("requirements-dev.lock", [None, "dev"]), ("requirements-gpu.lock", [None, "gpu"])],
+)
 def test_every_declared_dependency_is_pinned_within_its_range(lock: str, groups: list[str | None]) -> None:
     pinned = pins(ROOT / lock)
     for group in groups:
@@ -42,15 +45,20 @@ def test_every_declared_dependency_is_pinned_within_its_range(lock: str, groups:
             )
 
 
-def test_the_two_locks_agree() -> None:
-    """The dev lock is compiled against the runtime lock: every package both pin has one version."""
-    runtime, dev = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements-dev.lock")
-    assert set(runtime) <= set(dev)
-    assert {name: dev[name] for name in runtime} == runtime
+@pytest.mark.parametrize("lock", ["requirements-dev.lock", "requirements-gpu.lock"])
+def test_the_locks_agree(lock: str) -> None:
+    """The dev and GPU locks are compiled against the runtime lock: every package they share has one version.
+
+    So a GPU install runs the very TensorFlow, Keras and NumPy that the stages check for,
+    with TensorFlow's CUDA wheels beside them.
+    """
+    runtime, other = pins(ROOT / "requirements.lock"), pins(ROOT / lock)
+    assert set(runtime) <= set(other)
+    assert {name: other[name] for name in runtime} == runtime
 
 
 def test_the_locks_are_compiled_from_pyproject() -> None:
-    for lock in ("requirements.lock", "requirements-dev.lock"):
+    for lock in ("requirements.lock", "requirements-dev.lock", "requirements-gpu.lock"):
         header = (ROOT / lock).read_text().split("\n\n", 1)[0]
         assert "pip-compile" in header and "pyproject.toml" in header, lock
 

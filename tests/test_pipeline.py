@@ -24,7 +24,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from mnist_transfer import compute, quick
+from mnist_transfer import compute, quick, scenarios
 
 from .conftest import ROOT, mnist_path
 
@@ -40,6 +40,7 @@ PROJECT = [
     "seeds",
     ".dvc/config",
     ".dvc/plots",
+    ".dvc/plots_page.html",
     ".dvcignore",
     ".gitignore",
 ]
@@ -158,8 +159,18 @@ def workspace(base_run: Path, tmp_path: Path) -> Path:
 
 
 def test_repro_writes_every_metrics_file(base_run: Path) -> None:
-    for name in METRICS:
+    for name in METRICS:  # the DVC metrics: on the digits it was trained on, from its record
         metrics = json.loads((base_run / "metrics" / f"{name}.json").read_text())
+        record = json.loads((base_run / "results" / f"{name}.json").read_text())
+        own = "0-1" if name.startswith("transfer_01") else "0-4" if name in ("base", "branch_base") else "0-9"
+        trained = ["0", "1"] if own == "0-1" else [str(d) for d in range(5 if own == "0-4" else 10)]
+        assert metrics == {
+            "accuracy": record["accuracy"][own],
+            "validation_accuracy": record["validation_accuracy"][own],
+            "lost_classes": sum(record["per_class_accuracy"][c] == 0.0 for c in trained),
+        }, name
+    for name in METRICS:
+        metrics = json.loads((base_run / "results" / f"{name}.json").read_text())
         sets = ["0-1"] if name.startswith("transfer_01") else ["0-4", "5-9", "0-9"]
         assert sorted(metrics["accuracy"]) == sorted(sets)
         assert sorted(metrics.get("loss", sets)) == sorted(sets)  # the two-head branch model has none
@@ -173,18 +184,19 @@ def test_repro_writes_every_metrics_file(base_run: Path) -> None:
         assert metrics["test_images"][sets[-1]] == len(labels)
         assert (base_run / "plots" / "confusion" / f"{name}.csv").read_text().startswith("actual,predicted\n")
     for name in METRICS:  # the precision of params.yaml, and the CPU kind beside each training run's figures
-        metrics = json.loads((base_run / "metrics" / f"{name}.json").read_text())
+        metrics = json.loads((base_run / "results" / f"{name}.json").read_text())
         assert metrics["precision"] == _params(base_run)["precision"]
         assert sorted(metrics["validation_accuracy"]) == sorted(metrics["accuracy"])
-    branch = json.loads((base_run / "metrics" / "branch.json").read_text())
+    branch = json.loads((base_run / "results" / "branch.json").read_text())
     assert sorted(branch["head_accuracy"]) == ["0-4", "5-9"]
     assert sorted(branch["dual_label_accuracy"]) == ["head 1", "head 2"]
     assert "loss" not in branch
     # the 0-4 models never saw 5-9: they cannot get any of them right
     for name in ("base", "branch_base"):
-        assert json.loads((base_run / "metrics" / f"{name}.json").read_text())["accuracy"]["5-9"] == 0.0
+        assert json.loads((base_run / "results" / f"{name}.json").read_text())["accuracy"]["5-9"] == 0.0
     live = json.loads((base_run / "dvclive" / "base" / "metrics.json").read_text())
     assert live["cpu_isa"] == compute.machine()["cpu_isa"]
+    assert live["device"] == f"CPU {compute.machine()['cpu_isa']}"  # no GPU here
     assert (base_run / "plots" / "curves" / "base" / "loss.csv").read_text().startswith("epoch,split,loss\n")
     # the report: the notebooks' question, every strategy of the notebook scenario beside the notebook stages
     report = (base_run / "metrics" / "report.md").read_text()
@@ -212,17 +224,27 @@ def test_every_stage_enters_the_run_cache(base_run: Path) -> None:
 def test_the_readme_quick_profile_is_the_tested_one(workspace: Path) -> None:
     """The README's quick-profile command, from the committed params.yaml, trains nothing: it is the tested profile.
 
-    The base run trained on exactly that profile: any key or value of its own would rerun a stage.
+    The base run trained on exactly that profile: any key or value of its own would rerun a
+    stage. The experiment runs in a temporary copy: the workspace is left as it was, and
+    the command ends by saying where to look.
     """
     readme = (ROOT / "README.md").read_text().splitlines()
-    (command,) = [line for line in readme if line.startswith("dvc exp run -n quick")]
-    outputs_before = outputs(workspace)
+    (command,) = [line for line in readme if line.startswith("python -m mnist_transfer.quick")]
     shutil.copy(ROOT / "params.yaml", workspace / "params.yaml")
     run([*GIT, "commit", "-q", "-am", "the default params"], workspace)
+
+    def files() -> dict[Path, bytes]:  # the workspace: less git's and DVC's own folders, where experiments live
+        found = workspace.rglob("*")
+        return {p: p.read_bytes() for p in found if p.is_file() and not {".git", ".dvc"} & set(p.parts)}
+
+    files_before = files()
     result = run(["bash", "-c", command], workspace)
     assert ran(result.stdout) == set()
     assert "Ran experiment(s): quick" in result.stdout
-    assert outputs(workspace) == outputs_before  # the experiment's results: the base run's, byte for byte
+    assert "dvc exp show --only-changed" in result.stdout and "python -m review HEAD quick" in result.stdout
+    assert files() == files_before  # nothing in the workspace changed
+    shown = json.loads(dvc("exp", "show", "--json", cwd=workspace).stdout)
+    assert "quick" in json.dumps(shown)
 
 
 def test_status_is_clean_and_second_repro_does_nothing(workspace: Path) -> None:
@@ -303,9 +325,8 @@ def test_an_experiment_reruns_its_stages_and_its_review_shows_the_param_and_the_
     assert '"learning_rate": 0.05' in text
     assert "metrics/transfer_01_softmax.json" in text
     diff = json.loads(dvc("metrics", "diff", "--json", cwd=workspace).stdout)
-    changed = diff["metrics/transfer_01_softmax.json"]["loss.0-1"]
-    assert changed["new"] != changed["old"]
-    assert "metrics/base.json" not in diff  # unchanged models show no difference
+    transfer = {"metrics/transfer_01_softmax.json", "metrics/transfer_01_sigmoid.json"}
+    assert diff and set(diff) <= transfer  # unchanged models, and the training runs' records, show no difference
 
     run(["git", "add", "-A"], workspace)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "transfer lr"], workspace)
@@ -319,36 +340,65 @@ def test_an_experiment_reruns_its_stages_and_its_review_shows_the_param_and_the_
         assert "0.05" in param_rows[0]
         rows = [line for line in sections["Metrics that moved"].splitlines() if line.startswith("| ")]
         moved = {row.split("|")[1].strip() for row in rows[1:]}  # less the header
-        assert moved <= {
-            "metrics/transfer_01_softmax.json",
-            "metrics/transfer_01_sigmoid.json",
-            "dvclive/transfer_01_softmax/metrics.json",
-            "dvclive/transfer_01_sigmoid/metrics.json",
-            "metrics/headline.json",
-        }
-        assert "metrics/transfer_01_softmax.json" in moved
+        assert moved and moved <= transfer
         # the headline first: every model, and in bold the ones the change moved
         assert next(iter(sections)).startswith("Headline")
-        headline = [line for line in next(iter(sections.values())).splitlines() if line.startswith("| ")][1:]
+        headline = [
+            line
+            for line in next(iter(sections.values())).splitlines()
+            if line.startswith("| ") and not line.startswith("| test accuracy |")
+        ]
         numbers = json.loads((workspace / "metrics" / "headline.json").read_text())
         names = [  # in the file's order: the models' section, the strategies' section ("strategy <name>")
             name if section == "test_accuracy" else f"strategy {name}"
             for section, values in numbers.items()
             for name in values
         ]
-        assert [row.split("|")[1].strip(" *") for row in headline] == names
-        bold = {row.split("|")[1].strip(" *") for row in headline if row.startswith("| **")}
-        assert bold and bold <= {"transfer_01_softmax", "transfer_01_sigmoid"}
+        assert sorted(row.split("|")[1].strip(" *") for row in headline) == sorted(names)
+        bold = [row.split("|")[1].strip(" *") for row in headline if row.startswith("| **")]
+        assert bold and set(bold) <= {"transfer_01_softmax", "transfer_01_sigmoid"}
+        assert [row.startswith("| **") for row in headline] == sorted(
+            (row.startswith("| **") for row in headline), reverse=True
+        )  # the changed rows first
+        continual = sections[next(key for key in sections if key.startswith("Continual learning"))]
+        scenarios = _params(workspace)["scenarios"]
+        assert all(f"**{name}** (unchanged)" in continual for name in scenarios)  # a transfer change moves none
         ran_under = sections["What each side ran under"]
         assert "| precision | float32 | float32 |" in ran_under
         assert f"| CPU kind of the training runs | {compute.machine()['cpu_isa']} |" in ran_under
-        reports = [body for key, body in sections.items() if key.startswith("Report at")]
-        assert len(reports) == 2 and all("| replay (scenario notebook) |" in body for body in reports)
+        assert f"| device of the training runs | CPU {compute.machine()['cpu_isa']} |" in ran_under
+        reports = [body for key, body in sections.items() if key.startswith("Report")]
+        assert len(reports) == 1 and "| replay (scenario notebook) |" in reports[0]
+        assert "** (" in reports[0]  # a changed cell, with the base's value beside it
+        assert len(text) <= 60_000 and (out / "review_full.md").read_text() == text
         assert (out / "plots" / "index.html").is_file()
     finally:
         run(["git", "reset", "-q", "--hard", "HEAD~1"], workspace)
         dvc("checkout", "--force", cwd=workspace)
     assert_up_to_date(workspace)
+
+
+def test_the_dvc_views_of_an_experiment_fit_a_screen_and_its_review_takes_its_name(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """After `dvc exp run -n` of one param, `dvc exp show --only-changed` is at most 200 columns wide and
+    `dvc metrics diff` lists the metrics that moved and nothing else, in at most 40 rows; `python -m review`
+    takes the experiment's name."""
+    result = dvc("exp", "run", "-n", "lr-up", "-S", "freeze.learning_rate=0.01", cwd=workspace)
+    assert ran(result.stdout) | restored(result.stdout) == {"freeze", "evaluate@freeze", "report"}
+    shown = dvc("exp", "show", "--only-changed", "--no-pager", cwd=workspace, env={"COLUMNS": "1000"}).stdout
+    assert "lr-up" in shown and "freeze.learning_rate" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 200, shown
+    diff = dvc("metrics", "diff", cwd=workspace, env={"COLUMNS": "1000"}).stdout
+    rows = [line for line in diff.splitlines()[1:] if line.strip()]  # less the header
+    assert 0 < len(rows) <= 40, diff
+    assert {row.split()[0] for row in rows} == {"metrics/freeze.json"}, diff  # no record, no CPU kind
+    out = tmp_path / "review"
+    run([sys.executable, "-m", "review", "HEAD", "lr-up", "--out", str(out)], workspace)
+    text = (out / "review.md").read_text()
+    assert text.startswith("# Review: `HEAD` (") and "→ `lr-up` (" in text.splitlines()[0]
+    assert "| freeze.learning_rate |" in text
+    assert "metrics/freeze.json" in text.split("## Metrics that moved", 1)[1].split("## ", 1)[0]
 
 
 def test_prepared_splits_hold_out_validation_images(base_run: Path) -> None:
@@ -409,6 +459,10 @@ def test_a_scenario_added_by_an_experiment_runs_end_to_end(workspace: Path) -> N
     tasks = ["task 1", "task 2", "task 3"]
     for name in strategies:
         metrics = json.loads((workspace / "metrics" / "continual" / "three_tasks" / f"{name}.json").read_text())
+        assert tuple(metrics) == scenarios.METRICS, name  # the scalars alone: `dvc metrics show` fits a screen
+        record = json.loads((workspace / "results" / "continual" / "three_tasks" / f"{name}.json").read_text())
+        assert {key: record[key] for key in scenarios.METRICS} == metrics, name
+        metrics = record
         assert list(metrics["R"]) == [f"after {task}" for task in tasks], name
         assert list(metrics["R"]["after task 1"]) == tasks
         assert metrics["R"]["after task 1"]["task 3"] == 0.0  # digits 6-9 not yet seen
@@ -473,21 +527,33 @@ def test_a_strategy_added_as_the_recipe_says_runs_on_every_scenario(workspace: P
     assert "| mine (scenario notebook) |" in (workspace / "metrics" / "report.md").read_text()
 
 
-def test_a_per_scenario_override_reruns_only_its_strategy_and_applies_to_its_scenario(workspace: Path) -> None:
+def test_a_per_scenario_override_reruns_only_its_strategy_and_applies_to_its_scenario(
+    workspace: Path, tmp_path: Path
+) -> None:
     """`strategies.ppca.per_scenario.notebook.components` sets ppca's directions on that scenario alone.
 
     The strategy's stages rerun (its params group changed) with the reports that read them;
-    on split_mnist it gives the same results as before.
+    on split_mnist it gives the same results as before. The review of the experiment, by
+    its name, marks the changed cells of the notebook scenario's table and folds the others.
     """
     split_mnist = workspace / "metrics" / "continual" / "split_mnist" / "ppca.json"
     before = split_mnist.read_bytes()
-    result = dvc("exp", "run", "-S", "+strategies.ppca.per_scenario.notebook.components=5", cwd=workspace)
+    change = "+strategies.ppca.per_scenario.notebook.components=5"
+    result = dvc("exp", "run", "-n", "ppca-5", "-S", change, cwd=workspace)
     ppca = {f"continual@{scenario}-ppca" for scenario in _params(workspace)["scenarios"]}
     reports = {f"continual_report@{scenario}" for scenario in _params(workspace)["scenarios"]} | {"report"}
     assert ppca <= ran(result.stdout) | restored(result.stdout) <= ppca | reports
     notebook = json.loads((workspace / "metrics" / "continual" / "notebook" / "ppca.json").read_text())
     assert notebook["held_bytes"] == 10 * (784 * 6 + 5 + 1) * 4  # per digit: the mean, 5 directions, 5 variances, σ²
     assert split_mnist.read_bytes() == before
+    out = tmp_path / "review"
+    run([sys.executable, "-m", "review", "HEAD", "ppca-5", "--out", str(out)], workspace)
+    text = (out / "review.md").read_text()
+    continual = text.split("## Continual learning", 1)[1].split("\n## ", 1)[0]
+    assert continual.index("**notebook** (changed)") < continual.index("(unchanged)")  # the changed scenario first
+    ppca_row = next(line for line in continual.splitlines() if line.startswith("| ppca |"))
+    assert "** (" in ppca_row  # a changed cell, in bold, with the base's value beside it
+    assert "**split_mnist** (unchanged)" in continual
 
 
 def test_precision_experiment_reruns_the_tensorflow_stages(workspace: Path) -> None:
@@ -504,9 +570,9 @@ def test_precision_experiment_reruns_the_tensorflow_stages(workspace: Path) -> N
     targets = ["evaluate@base", "continual@split_mnist-finetune"]
     result = dvc("exp", "run", "-S", "precision=mixed_bfloat16", *targets, cwd=workspace)
     assert ran(result.stdout) == {"base", *targets}
-    assert json.loads((workspace / "metrics" / "base.json").read_text())["precision"] == "mixed_bfloat16"
-    before = json.loads(run(["git", "show", "HEAD:metrics/base.json"], workspace).stdout)["accuracy"]["0-4"]
-    after = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]["0-4"]
+    assert json.loads((workspace / "results" / "base.json").read_text())["precision"] == "mixed_bfloat16"
+    before = json.loads(run(["git", "show", "HEAD:metrics/base.json"], workspace).stdout)["accuracy"]
+    after = json.loads((workspace / "metrics" / "base.json").read_text())["accuracy"]
     assert abs(after - before) < 0.1  # one epoch on 2000 images: a loose bound that catches a broken policy
 
 
@@ -534,6 +600,41 @@ def test_seed_study_runs_on_the_queue_and_summarises(workspace: Path) -> None:
     committed = json.loads((workspace / "metrics" / "continual" / "split_mnist" / "finetune.json").read_text())
     assert finetune["min"] <= committed["average_accuracy"] <= finetune["max"]
     assert (workspace / "metrics" / "seeds" / "split_mnist.md").read_text().startswith("| split_mnist |")
+
+
+def test_seeds_spread_over_two_machines_gather_into_one_machines_study(workspace: Path, tmp_path: Path) -> None:
+    """docs/seeds.md's several machines: two clones as the machines, a bare git repository as the git remote and a
+    folder as the DVC remote. Each machine runs one seed of a scenario's stages (`dvc exp run -S seed=N`) and
+    pushes it (`dvc exp push`); a third clone pulls them (`dvc exp pull`) and summarises (`python -m seeds`). The
+    summary is the one a single machine's queue gives for the same seeds."""
+    store, remote = tmp_path / "store", tmp_path / "remote.git"
+    dvc("remote", "modify", "--local", "store", "url", str(store), cwd=workspace)
+    dvc("push", cwd=workspace)  # the commit's data and models, as its author would
+    run(["git", "clone", "-q", "--bare", str(workspace), str(remote)], tmp_path)
+
+    def machine(name: str) -> Path:
+        clone = tmp_path / name
+        run(["git", "clone", "-q", str(remote), str(clone)], tmp_path)
+        dvc("remote", "modify", "--local", "store", "url", str(store), cwd=clone)
+        dvc("pull", cwd=clone)
+        return clone
+
+    for seed in (1, 2):
+        clone = machine(f"machine-{seed}")
+        target = "continual_report@split_mnist"
+        result = dvc("exp", "run", "-n", f"seed-{seed}", "-S", f"seed={seed}", target, cwd=clone)
+        assert "continual@split_mnist-finetune" in ran(result.stdout)  # computed here, not restored
+        dvc("exp", "push", "origin", f"seed-{seed}", cwd=clone)
+    gather = machine("gather")
+    dvc("exp", "pull", "origin", cwd=gather)
+    run([sys.executable, "-m", "seeds", "split_mnist"], gather)
+    spread = json.loads((gather / "metrics" / "seeds" / "split_mnist.json").read_text())
+    assert all(row["seeds"] == [0, 1, 2] for row in spread["results"].values())
+
+    dvc("exp", "run", "--queue", "-S", "seed=range(1,3)", "continual_report@split_mnist", cwd=workspace)
+    dvc("queue", "start", cwd=workspace)
+    run([sys.executable, "-m", "seeds", "split_mnist", "--wait"], workspace)
+    assert json.loads((workspace / "metrics" / "seeds" / "split_mnist.json").read_text()) == spread
 
 
 def test_interrupted_stage_leaves_nothing_and_reruns(workspace: Path) -> None:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mnist_transfer.training import CURVES_DIR, LIVE_DIR, write_curves
@@ -25,16 +31,21 @@ def stage_plots() -> dict[str, dict[str, dict]]:
 
 
 def test_every_training_stage_draws_its_curves_with_the_curves_template() -> None:
-    """A stage that logs curves (its metrics are dvclive's) declares its curves folder as a plot, uncached."""
+    """A stage that logs curves (dvclive's summary among its outputs) declares its curves folder as a plot, uncached,
+    titled by the stage: the template adds the quantity, "<stage>: <quantity> by epoch"."""
     for name, plots in stage_plots().items():
         body = PIPELINE["stages"][name].get("do", PIPELINE["stages"][name])
-        live = [next(iter(m)) for m in body.get("metrics", []) if next(iter(m)).startswith(f"{LIVE_DIR}/")]
+        outs = [next(iter(out)) if isinstance(out, dict) else out for out in body.get("outs", [])]
+        live = [out for out in outs if out.startswith(f"{LIVE_DIR}/")]
+        assert not [m for m in body.get("metrics", []) if next(iter(m)).startswith(f"{LIVE_DIR}/")], name
         curves = {path: props for path, props in plots.items() if path.startswith(f"{CURVES_DIR}/")}
         assert len(live) == len(curves), name  # every dvclive summary comes with its curves
-        for props in curves.values():
-            assert props == {"cache": False, "template": "curves", "x": "epoch"}, name
+        for path, props in curves.items():
+            assert props == {"cache": False, "template": "curves", "x": "epoch", "title": Path(path).name}, name
     template = json.loads((ROOT / ".dvc" / "plots" / "curves.json").read_text())
-    assert template["encoding"]["color"]["field"] == "split"  # train and validation, in words, in one chart
+    assert template["title"]["text"] == "<DVC_METRIC_TITLE>: <DVC_METRIC_Y> by epoch"
+    assert template["encoding"]["color"]["field"] == "rev"  # two revisions in two colours (dvc plots diff)
+    assert template["encoding"]["strokeDash"]["field"] == "split"  # train and validation, in words, in one chart
     assert template["encoding"]["x"]["axis"]["tickMinStep"] == 1  # whole epochs
 
 
@@ -71,16 +82,75 @@ def test_committed_curves_are_what_the_charts_read() -> None:
         assert all(int(row["epoch"]) >= 1 for row in rows)
 
 
-def test_confusion_matrices_normalised_and_strategy_chart() -> None:
+def test_confusion_matrices_normalised_per_true_digit_with_every_digit_and_strategy_charts() -> None:
     evaluate = stage_plots()["evaluate"]["plots/confusion/${key}.csv"]
-    assert evaluate["template"] == "confusion_normalized" and evaluate["x_label"] == "true digit"
+    assert evaluate["template"] == "confusion_all_digits"
+    assert (evaluate["x"], evaluate["y"]) == ("predicted", "actual")  # DVC's template normalises each row, y
+    assert (evaluate["x_label"], evaluate["y_label"]) == ("predicted digit", "true digit")
+    template = json.loads((ROOT / ".dvc" / "plots" / "confusion_all_digits.json").read_text())
+    hidden = [layer for layer in template["spec"]["layer"] if layer.get("mark", {}).get("opacity") == 0]
+    assert [layer["encoding"]["x"]["field"] for layer in hidden] == ["<DVC_METRIC_Y>"]  # true digits on both axes
     report = stage_plots()["report"]
     assert report["plots/incremental_accuracy.csv"]["template"] == "bar_horizontal_sorted"
-    assert "plots/incremental_accuracy.png" in report
+    by_strategy = json.loads((ROOT / ".dvc" / "plots" / "by_strategy.json").read_text())
+    assert by_strategy["facet"]["field"] == "strategy"  # a panel per strategy: lines that end together stay apart
+    assert by_strategy["spec"]["encoding"]["color"]["field"] == "rev"
 
 
 def test_titles_and_labels_are_words_not_paths() -> None:
     for plots in stage_plots().values():
-        for props in plots.values():
+        for path, props in plots.items():
+            assert path.endswith(".png") or props.get("title"), path  # an image carries its own title
             for key in ("title", "x_label", "y_label"):
                 assert "/" not in props.get(key, ""), props
+
+
+def test_dvc_plots_show_draws_every_chart_offline(tmp_path: Path) -> None:
+    """`dvc plots show` writes a page with its own Vega scripts (.dvc/config: plots.html_template).
+
+    Headless Chromium, with every host name unresolvable, opens it: each Vega chart has
+    drawn its canvas, and each image plot's file is beside the page. DVC's own page, which
+    loads Vega from a CDN, draws none of them this way.
+    """
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("needs Debian's chromium for headless drawing: apt-get install chromium (.ci/run installs it)")
+    out = tmp_path / "plots"
+    shown = subprocess.run(
+        [sys.executable, "-m", "dvc", "plots", "show", "-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    page = (out / "index.html").read_text()
+    charts = re.findall(r"vegaEmbed\('#([^']+)'", page)
+    assert len(charts) >= 20 and "<script src=" not in page  # nothing fetched
+    dom = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",  # as root in CI
+            "--disable-gpu",
+            "--host-resolver-rules=MAP * ~NOTFOUND",  # no network, whatever the machine has
+            "--virtual-time-budget=30000",
+            "--dump-dom",
+            (out / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    drawn = re.findall(r'<div id="([^"]+)" class="vega-embed[^"]*">.{0,400}?<canvas width="(\d+)" height="(\d+)"', dom)
+    assert sorted(name for name, width, height in drawn if int(width) > 0 and int(height) > 0) == sorted(charts)
+    images = re.findall(r'<img src="(static/[^"]+)"', page)
+    assert images and all((out / image).is_file() for image in images)
+
+
+def test_no_chart_is_drawn_twice() -> None:
+    """An image plot is a chart of its own: no plot data of the same name beside it draws it again."""
+    declared = [path for plots in stage_plots().values() for path in plots]
+    images = {Path(path).with_suffix("") for path in declared if path.endswith(".png")}
+    data = {Path(path).with_suffix("") for path in declared if not path.endswith(".png")}
+    assert images and not images & data

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +30,9 @@ def block(text: str, name: str) -> str:
 
 
 def read_committed(name: str) -> dict:
-    return json.loads(committed(f"metrics/{name}.json"))
+    from mnist_transfer.reports import record_path
+
+    return json.loads(committed(record_path(name)))
 
 
 def committed_strategies(scenario: str) -> list[str]:
@@ -159,3 +163,47 @@ def test_the_baselines_the_docs_name_are_those_more_than_two_points_from_the_201
         ("split_mnist_domain", "ewc"): "above",
         ("split_mnist_domain", "lwf"): "above",
     }
+
+
+def test_dvc_metrics_show_fits_a_screen() -> None:
+    """The committed metrics are scalars, a row per model and per strategy: `dvc metrics show` fits 280 columns.
+
+    Its width is the longest path's and the metric names': the continual metrics files' keys
+    (scenarios.METRICS) set most of it.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", "metrics", "show"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "1000", "DVC_NO_ANALYTICS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 280, lines[0]
+    listed = subprocess.run(["git", "ls-files", "metrics"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    declared = [path for path in listed if path.endswith(".json") and path != "metrics/headline.json"]
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted(declared)
+
+
+def minutes(text: str, pattern: str) -> float:
+    """The `X min Y s` that `pattern` (a regex with one `(?P<m>..)` and one `(?P<s>..)`) finds in `text`, in minutes."""
+    found = re.search(pattern, " ".join(text.split()))
+    assert found, pattern
+    return int(found["m"]) + int(found["s"]) / 60
+
+
+def test_the_readmes_times_and_memory_are_the_committed_measurements() -> None:
+    """The README's rounded figures are the measurements docs/performance.md and docs/contributing.md give."""
+    readme = " ".join(committed("README.md").split())
+    performance, contributing = committed("docs/performance.md"), committed("docs/contributing.md")
+    repro = minutes(performance, r"took (?P<m>\d+) min (?P<s>\d+) s with the four scenarios")
+    assert f"A full `dvc repro` takes about {round(repro)} minutes" in readme
+    peak = int(re.search(r"Every stage peaks under ([\d,]+) MiB", performance)[1].replace(",", ""))
+    ceiling = float(re.search(r"every stage under ([\d.]+) GB", readme)[1])
+    assert peak <= ceiling * 1000
+    tests = minutes(contributing, r"the whole `pytest` took (?P<m>\d+) min (?P<s>\d+) s")
+    assert f"`pytest` about {round(tests)} minutes" in readme
+    quick = minutes(contributing, r"runs the unit and fault tests alone in (?P<m>\d+) min (?P<s>\d+) s")
+    unit = '`pytest -m "not integration"` (the unit and fault tests, no `dvc repro`)'
+    assert f"{unit} under {math.ceil(quick)}" in readme

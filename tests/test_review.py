@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from review.__main__ import MAX_ROWS, ReviewError, folded, run
+from review.__main__ import LIMIT, MAX_ROWS, ReviewError, folded, marked, run, shortened
 
 from .conftest import ROOT
 
@@ -43,7 +43,8 @@ def test_unknown_revision_is_one_line_and_exit_2(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: 'no-such-revision' is not a git revision here; give a branch, tag or commit (git log --oneline)"
+        "error: 'no-such-revision' is neither a git revision nor a DVC experiment here; give a branch, tag, commit "
+        "(git log --oneline) or experiment name (dvc exp list)"
     ]
     assert not out.exists()
 
@@ -54,3 +55,28 @@ def test_a_hung_call_ends_with_one_line_naming_it() -> None:
         run([sys.executable, "-c", "import time; time.sleep(30)"], timeout=0.5)
     assert str(raised.value).startswith("`import time; time.sleep(30)` did not finish in 0.5 s")
     assert "\n" not in str(raised.value)
+
+
+BASE = """| strategy | accuracy | held |
+|---|---|---|
+| replay | 0.9000 | 1,000 |
+| lwf | 0.2000 | 10 |
+"""
+
+
+def test_marked_bolds_the_changed_cells_with_the_base_value_beside() -> None:
+    head = BASE.replace("| 0.9000 |", "| 0.9100 |") + "| joint | 0.9800 | 0 |\n"
+    lines = marked(BASE, head).splitlines()
+    assert lines[:2] == BASE.splitlines()[:2]  # header and rule as they were
+    assert lines[2] == "| replay | **0.9100** (0.9000) | 1,000 |"
+    assert lines[3] == "| lwf | 0.2000 | 10 |"
+    assert lines[4] == "| joint (new) | 0.9800 | 0 |"
+    assert marked(BASE, BASE) == BASE.strip("\n")
+
+
+def test_a_long_review_is_cut_under_the_limit_and_says_where_the_rest_is() -> None:
+    parts = ["# Review\n", "## Big\n\n<details><summary>x</summary>\n\n" + "| row |\n" * 20_000, "## Small\n\nok\n"]
+    text = shortened(parts)
+    assert len(text) <= LIMIT
+    assert "the whole section is in review_full.md" in text and "## Small\n\nok" in text
+    assert text.count("<details>") == text.count("</details>")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
-from seeds.__main__ import ROWS, seed_runs, summarise, table
+from seeds.__main__ import ROWS, StudyError, seed_runs, summarise, table
 
 from .conftest import ROOT
 
@@ -161,3 +164,41 @@ def test_a_scenario_study_takes_the_seed_experiments_of_the_scenarios_stages() -
     runs = seed_runs(shown, lambda metrics: any(name.startswith("continual/five/") for name in metrics))
     assert [run["seed"] for run in runs] == [0, 1]  # the commit and its experiment of the scenario's stages
     assert [run["seed"] for run in seed_runs(shown)] == [0]  # the full study: only the commit has every row
+
+
+def commit_run(repo: Path, seed: int, lock_seed: int, accuracy: float, records: bool = True) -> dict:
+    """A commit in `repo` holding a run's records and dvc.lock (its `base` trained with `lock_seed`); its run entry."""
+    run = fake_run(seed, accuracy)
+    for name, record in run["metrics"].items():
+        path = repo / "results" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if records:
+            path.write_text(json.dumps(record))
+        elif path.exists():
+            path.unlink()
+    lock = {"stages": {"base": {"params": {"params.yaml": {"seed": lock_seed}}}}}
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", f"seed {seed}"], cwd=repo, check=True)
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    scalars = {name: {"accuracy": accuracy, "validation_accuracy": accuracy} for name in run["metrics"]}
+    return {"seed": seed, "rev": rev, "metrics": scalars}  # as `dvc exp show` gives them: the scalars
+
+
+def test_the_full_study_reads_each_runs_records_and_leaves_out_runs_that_kept_the_commits_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+    runs = [
+        commit_run(tmp_path, 0, 0, 0.90),
+        commit_run(tmp_path, 1, 1, 0.80),
+        commit_run(tmp_path, 2, 0, 0.10),  # a scenario's experiment: seed 2, the commit's seed-0 models
+    ]
+    summary = summarise(runs)
+    assert summary["seeds"] == [0, 1]
+    assert summary["results"]["full 0-9"]["test_accuracy"]["mean"] == pytest.approx(0.85)
+    missing = commit_run(tmp_path, 3, 3, 0.70, records=False)
+    with pytest.raises(StudyError, match=r"results/\w+\.json is missing at [0-9a-f]{7}; commit the records"):
+        summarise([runs[0], missing])

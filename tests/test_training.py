@@ -238,3 +238,71 @@ def test_feature_rows_reads_the_rows_asked_for_and_refuses_a_short_file(tmp_path
         np.testing.assert_array_equal(rows.read(np.array([[4], [0], [4]])), features[[4, 0, 4]])
         with pytest.raises(StageError, match="row 5 is missing"):
             rows.read(np.array([[5]]))
+
+
+CPU_ONLY_START = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1.5 3504 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical",
+    "I0000 00:00:1.5 3504 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+    "E0000 00:00:1.9 3504 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: UNKNOWN ERROR (303)",
+    "something TensorFlow has not said before",
+]
+
+
+@pytest.mark.parametrize("wanted", [False, True])
+def test_device_lines_reach_the_user_when_a_gpu_is_wanted(wanted: bool) -> None:
+    from mnist_transfer.quiet_tf import sort_lines
+
+    shown, device = sort_lines(CPU_ONLY_START, wanted)
+    assert device == CPU_ONLY_START[2:4]
+    assert shown == (CPU_ONLY_START[2:] if wanted else CPU_ONLY_START[4:])  # start-up noise never, news always
+
+
+@pytest.fixture
+def devices(monkeypatch: pytest.MonkeyPatch):
+    """use_device against a faked TensorFlow device list: `devices(gpus)` sets the GPUs it finds."""
+    from mnist_transfer import quiet_tf
+
+    def fake(gpus: list[str]) -> None:
+        found = [type("Device", (), {"name": name})() for name in gpus]
+        monkeypatch.setattr(quiet_tf.tf.config, "list_physical_devices", lambda kind=None: found)
+        monkeypatch.setattr(quiet_tf.tf.config, "set_visible_devices", lambda *args: found.clear())
+        monkeypatch.setattr(
+            quiet_tf.tf.config.experimental, "get_device_details", lambda d: {"device_name": "NVIDIA L4"}
+        )
+        monkeypatch.setattr(quiet_tf, "DEVICE_LINES", [CPU_ONLY_START[2]])
+        training.use_device.cache_clear()
+
+    yield fake
+    training.use_device.cache_clear()
+
+
+def test_the_device_is_the_gpu_found_or_the_cpu_kind(devices, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mnist_transfer import compute
+
+    cpu = f"CPU {compute.machine()['cpu_isa']}"
+    monkeypatch.delenv("MNIST_TRANSFER_DEVICE", raising=False)
+    devices([])
+    assert training.use_device() == cpu
+    devices(["/physical_device:GPU:0"])
+    assert training.use_device() == "GPU NVIDIA L4"  # TensorFlow's own choice: a GPU it can use
+    monkeypatch.setenv("MNIST_TRANSFER_DEVICE", "cpu")
+    devices(["/physical_device:GPU:0"])
+    assert training.use_device() == cpu  # asked for the CPU: the GPU is hidden
+
+
+def test_a_gpu_asked_for_and_not_found_is_refused_with_tensorflows_reason(
+    devices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MNIST_TRANSFER_DEVICE", "gpu")
+    devices([])
+    with pytest.raises(StageError) as raised:
+        training.use_device()
+    message = str(raised.value)
+    assert message.startswith("MNIST_TRANSFER_DEVICE=gpu, but TensorFlow finds no usable GPU (")
+    assert "Could not find cuda drivers on your machine, GPU will not be used." in message
+    assert "requirements-gpu.lock" in message and "unset MNIST_TRANSFER_DEVICE" in message
+    monkeypatch.setenv("MNIST_TRANSFER_DEVICE", "tpu")
+    devices([])
+    with pytest.raises(StageError, match="MNIST_TRANSFER_DEVICE='tpu': set it to gpu or cpu, or unset it"):
+        training.use_device()
