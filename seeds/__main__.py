@@ -33,7 +33,6 @@ the runs), beside van de Ven et al.'s figures for the same method.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import sys
@@ -105,9 +104,13 @@ def summarise(runs: list[dict]) -> dict:
     runs = [entry for entry in runs if _models_trained_with_its_seed(entry)]
     if not runs:
         raise StudyError("no experiment of this commit trained the models with its own seed; queue whole-pipeline runs")
-    records = [_with_records(entry["metrics"], entry.get("rev")) for entry in runs]
+    for entry in runs:
+        for name in {name for name, *_ in ROWS}:
+            if not isinstance(entry["metrics"][name].get("accuracy"), dict):  # the scalars, not the record
+                commit = (entry.get("rev") or "the workspace")[:7]
+                raise StudyError(f"results/{name}.json is missing at {commit}; commit the records with the metrics")
     for name, test_set, classes, _ in ROWS:
-        per_run = [metrics[name] for metrics in records]
+        per_run = [entry["metrics"][name] for entry in runs]
         summary[f"{name} {test_set}"] = {
             "test_accuracy": spread([m["accuracy"][test_set] for m in per_run]),
             "validation_accuracy": spread([m["validation_accuracy"][test_set] for m in per_run]),
@@ -203,29 +206,19 @@ def _params(entry: dict) -> dict:
 
 
 def _metrics(entry: dict) -> dict:
-    """{"base": {...}, "continual/notebook/replay": {...}} from an exp show entry's metrics files."""
-    found = (entry.get("data") or {}).get("metrics") or {}
-    return {
-        path.removeprefix("metrics/").removesuffix(".json"): content.get("data", {})
-        for path, content in found.items()
-        if path.startswith("metrics/") and "data" in content
-    }
+    """{"base": {...}, "continual/notebook/replay": {...}} from an exp show entry's metrics files.
 
-
-def _with_records(metrics: dict, revision: str | None) -> dict:
-    """`metrics` with each ROWS model's whole record (results/<model>.json at `revision`) in place of its scalars.
-
-    The full study reads accuracy by test set and per digit, which the DVC metrics files
-    leave to the records. An experiment from before the records, whose metrics held all
-    of it, keeps what `dvc exp show` gave; one whose record is missing is a StudyError.
+    A model's or strategy's record (results/, a DVC metric too) holds its scalars and the
+    rest (accuracy by test set, per digit): it stands in for its metrics/ file where there
+    is one. An experiment from before the records has all of it in metrics/.
     """
-    enriched = dict(metrics)
-    for name in {name for name, *_ in ROWS} if revision else ():
-        with contextlib.suppress(ReviewError, json.JSONDecodeError):
-            enriched[name] = json.loads(run(["git", "show", f"{revision}:results/{name}.json"]))
-        if not isinstance(enriched[name].get("accuracy"), dict):
-            raise StudyError(f"results/{name}.json is missing at {revision[:7]}; commit the records with the metrics")
-    return enriched
+    found = (entry.get("data") or {}).get("metrics") or {}
+    named = {}
+    for folder in ("metrics/", "results/"):  # results/ last: a record replaces its scalars
+        for path, content in found.items():
+            if path.startswith(folder) and "data" in content:
+                named[path.removeprefix(folder).removesuffix(".json")] = content["data"]
+    return named
 
 
 def _models_trained_with_its_seed(entry: dict) -> bool:

@@ -6,8 +6,7 @@ Reads results/*.json and results/continual/notebook/*.json (nothing else) and wr
   experiments, then 5-9 after 0-4, every strategy of the `notebook` scenario beside the
   notebooks' own `freeze` and `branch` stages;
 - metrics/headline.json: one test accuracy per model and per strategy, what the README and
-  the review show first (`dvc metrics show metrics/headline.json`; not a DVC metric
-  itself: it repeats the evaluate and continual stages' own);
+  the review show first (`dvc metrics show metrics/headline.json`);
 - plots/incremental_accuracy.csv: 0-9 accuracy per strategy, a bar chart in `dvc plots
   show`, and the same chart as plots/incremental_accuracy.png for the docs.
 Tests make the tables again from the committed metrics. The notebooks' numbers are those

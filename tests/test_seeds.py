@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import subprocess
 from pathlib import Path
 
@@ -167,15 +166,9 @@ def test_a_scenario_study_takes_the_seed_experiments_of_the_scenarios_stages() -
 
 
 def commit_run(repo: Path, seed: int, lock_seed: int, accuracy: float, records: bool = True) -> dict:
-    """A commit in `repo` holding a run's records and dvc.lock (its `base` trained with `lock_seed`); its run entry."""
+    """A commit in `repo` holding a run's dvc.lock (its `base` trained with `lock_seed`); its run entry, whose
+    metrics are what seed_runs reads of `dvc exp show`: each model's record, or its scalars where it has none."""
     run = fake_run(seed, accuracy)
-    for name, record in run["metrics"].items():
-        path = repo / "results" / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if records:
-            path.write_text(json.dumps(record))
-        elif path.exists():
-            path.unlink()
     lock = {"stages": {"base": {"params": {"params.yaml": {"seed": lock_seed}}}}}
     (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
@@ -183,7 +176,7 @@ def commit_run(repo: Path, seed: int, lock_seed: int, accuracy: float, records: 
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", f"seed {seed}"], cwd=repo, check=True)
     rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
     scalars = {name: {"accuracy": accuracy, "validation_accuracy": accuracy} for name in run["metrics"]}
-    return {"seed": seed, "rev": rev, "metrics": scalars}  # as `dvc exp show` gives them: the scalars
+    return {"seed": seed, "rev": rev, "metrics": run["metrics"] if records else scalars}
 
 
 def test_the_full_study_reads_each_runs_records_and_leaves_out_runs_that_kept_the_commits_models(
@@ -202,3 +195,15 @@ def test_the_full_study_reads_each_runs_records_and_leaves_out_runs_that_kept_th
     missing = commit_run(tmp_path, 3, 3, 0.70, records=False)
     with pytest.raises(StudyError, match=r"results/\w+\.json is missing at [0-9a-f]{7}; commit the records"):
         summarise([runs[0], missing])
+
+
+def test_a_record_in_exp_show_stands_in_for_its_scalars() -> None:
+    from seeds.__main__ import _metrics
+
+    files = {
+        "metrics/base.json": {"data": {"accuracy": 0.9}},
+        "results/base.json": {"data": {"accuracy": {"0-4": 0.9}}},
+        "metrics/full.json": {"data": {"accuracy": {"0-9": 0.8}}},  # from before the records: all in metrics/
+    }
+    expected = {"base": {"accuracy": {"0-4": 0.9}}, "full": {"accuracy": {"0-9": 0.8}}}
+    assert _metrics({"data": {"metrics": files}}) == expected
